@@ -1,0 +1,15 @@
+_base_ = ['mmaction::_base_/default_runtime.py']
+
+# Registers DiST's components and the upstream fixes (see README).
+custom_imports = dict(imports=['dist_plugin'], allow_failed_imports=False)
+
+default_hooks = dict(
+    checkpoint=dict(
+        type='CheckpointHook', interval=1, max_keep_ckpts=3,
+        save_best='auto'),
+    logger=dict(type='LoggerHook', interval=20, ignore_last=False))
+
+# Frozen CLIP runs under no_grad and every new parameter is used, so DDP
+# needs no unused-parameter search.
+model_wrapper_cfg = dict(
+    type='MMDistributedDataParallel', find_unused_parameters=False)

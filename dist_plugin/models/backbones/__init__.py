@@ -1,0 +1,3 @@
+from .frozen_clip_vit import FrozenCLIPViT
+
+__all__ = ['FrozenCLIPViT']

@@ -1,0 +1,3 @@
+from .dist_temporal_encoder import DiSTTemporalEncoder
+
+__all__ = ['DiSTTemporalEncoder']

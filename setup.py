@@ -1,0 +1,61 @@
+"""Install dist_plugin: DiST (ICCV 2023) as MMAction2 components."""
+from setuptools import find_packages, setup
+
+
+def read_readme() -> str:
+    with open('README.md', encoding='utf-8') as f:
+        return f.read()
+
+
+def mmcv_requirement() -> list:
+    """Keep a user's full ``mmcv`` (compiled ops); otherwise use ``mmcv-lite``.
+
+    Both distributions install the module ``mmcv``. Requiring ``mmcv-lite``
+    next to an installed full ``mmcv`` would overwrite its compiled ops.
+    """
+    try:
+        from importlib.metadata import PackageNotFoundError, version
+        try:
+            version('mmcv')
+            return []
+        except PackageNotFoundError:
+            return ['mmcv-lite>=2.0.0,<2.2.0']
+    except ImportError:  # pragma: no cover
+        return ['mmcv-lite>=2.0.0,<2.2.0']
+
+
+install_requires = [
+    'torch>=2.1',
+    'torchvision',
+    'mmengine>=0.10.4,<0.11',
+    'mmaction2>=1.2.0,<1.3',
+    'open_clip_torch>=2.32',
+    "decord>=0.6.0; platform_machine=='x86_64' or platform_machine=='AMD64'",
+    "av>=10; platform_machine!='x86_64' and platform_machine!='AMD64'",
+    'einops>=0.6',
+    'fvcore>=0.1.5.post20221221',
+    'numpy',
+    'importlib_metadata',
+    'safetensors',
+    'tqdm',
+    'matplotlib',
+] + mmcv_requirement()
+
+setup(
+    name='dist_plugin',
+    version='0.1.0',
+    description='DiST: disentangled spatial-temporal transfer of frozen CLIP, '
+    'as MMAction2 components',
+    long_description=read_readme(),
+    long_description_content_type='text/markdown',
+    license='Apache-2.0',
+    packages=find_packages(include=['dist_plugin', 'dist_plugin.*']),
+    python_requires='>=3.9',
+    install_requires=install_requires,
+    extras_require={
+        'tests': ['pytest>=7', 'hypothesis>=6', 'av>=10'],
+    },
+    include_package_data=True,
+    package_data={'dist_plugin': ['label_maps/*.txt', 'label_maps/*.json']},
+    zip_safe=False,
+)

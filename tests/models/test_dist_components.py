@@ -1,0 +1,209 @@
+"""DiST components on tiny CLIP towers: shapes, frames, freezing, errors."""
+import copy
+
+import pytest
+import torch
+from helpers.tiny_models import TINY_CLIP, tiny_dist_model
+from mmaction.registry import MODELS
+from mmengine.optim import build_optim_wrapper
+
+
+@pytest.fixture(scope='module')
+def model():
+    torch.manual_seed(0)
+    recognizer = MODELS.build(tiny_dist_model(num_classes=3, clip_len=8))
+    recognizer.init_weights()
+    return recognizer
+
+
+def _clip(batch=2, frames=8, size=32, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(batch, 3, frames, size, size, generator=gen)
+
+
+def test_shapes(model):
+    video = _clip()
+    layer_tokens, dense, frame_embeds = model.backbone(video)
+    assert len(layer_tokens) == 2
+    # 2 clips x 4 sparse frames, CLS + 2x2 patches, CLIP width 64
+    assert [tuple(t.shape) for t in layer_tokens] == [(8, 5, 64)] * 2
+    assert dense is video
+    assert frame_embeds.shape == (2, 4, 32)
+    embed, aux = model.neck((layer_tokens, dense, frame_embeds))
+    assert embed.shape == (2, 32) and aux == {}
+    logits = model.cls_head(embed)
+    assert logits.shape == (2, 3)
+    temporal = model.neck.temporal_encoder(video)
+    assert [tuple(t.shape) for t in temporal] == [(2, 16, 8, 2, 2)] * 2
+
+
+def test_clip_sees_only_every_alpha_th_frame(model):
+    video = _clip()
+    tokens = model.backbone(video)[0][-1]
+    odd = video.clone()
+    odd[:, :, 1::2] = torch.randn_like(odd[:, :, 1::2])
+    torch.testing.assert_close(model.backbone(odd)[0][-1], tokens)
+    first = video.clone()
+    first[:, :, 0] += 1.
+    assert (model.backbone(first)[0][-1] - tokens).abs().max() > 1e-3
+    # the temporal stream does see the odd frames
+    embed = model.neck(model.backbone(video))[0]
+    assert (model.neck(model.backbone(odd))[0] - embed).abs().max() > 1e-4
+
+
+def test_frozen_means_frozen(model):
+    model.train()
+    assert not model.backbone.visual.training
+    assert not model.cls_head.clip.training
+    assert model.neck.training
+    frozen = list(model.backbone.parameters()) + list(
+        model.cls_head.parameters())
+    assert frozen and all(not p.requires_grad for p in frozen)
+    inputs = _clip()[:, None]
+    from mmaction.structures import ActionDataSample
+    samples = [ActionDataSample().set_gt_label(i) for i in (0, 2)]
+    model.zero_grad()
+    losses = model(inputs, samples, mode='loss')
+    losses['loss_cls'].backward()
+    assert all(p.grad is None for p in frozen)
+    trainable = [(n, p) for n, p in model.named_parameters()
+                 if p.requires_grad]
+    assert trainable and all(n.startswith('neck.') for n, _ in trainable)
+    no_grad = [n for n, p in trainable
+               if p.grad is None or p.grad.abs().sum() == 0]
+    assert no_grad == [], f'parameters without gradient: {no_grad}'
+    # the optimizer holds exactly the new parameters
+    wrapper = build_optim_wrapper(
+        model,
+        dict(
+            constructor='TrainableOnlyOptimWrapperConstructor',
+            optimizer=dict(type='AdamW', lr=1e-3)))
+    in_optim = {id(p) for g in wrapper.optimizer.param_groups
+                for p in g['params']}
+    assert in_optim == {id(p) for _, p in trainable}
+    wrapper_pw = build_optim_wrapper(
+        model,
+        dict(
+            constructor='TrainableOnlyOptimWrapperConstructor',
+            optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.1),
+            paramwise_cfg=dict(norm_decay_mult=0.)))
+    in_optim = {id(p) for g in wrapper_pw.optimizer.param_groups
+                for p in g['params']}
+    assert in_optim == {id(p) for _, p in trainable}
+    model.eval()
+
+
+def test_backbone_runs_without_autograd(model):
+    video = _clip().requires_grad_(True)
+    tokens, _, frame_embeds = model.backbone(video)
+    assert all(not t.requires_grad for t in tokens)
+    assert not frame_embeds.requires_grad
+
+
+def test_t_not_divisible_by_alpha(model):
+    with pytest.raises(ValueError, match=r'T=7 .*alpha=2'):
+        model.backbone(_clip(frames=7))
+
+
+def test_input_not_multiple_of_patch(model):
+    with pytest.raises(ValueError, match='multiple of the CLIP patch size 16'):
+        model.backbone(_clip(size=40))
+
+
+def test_neck_frame_count_mismatch(model):
+    with pytest.raises(ValueError, match='num_frames=4'):
+        model.neck(model.backbone(_clip(frames=12)))
+
+
+def test_class_list_length_must_match():
+    cfg = tiny_dist_model(num_classes=3, class_names=['a', 'b'])
+    with pytest.raises(ValueError, match='2 entries but num_classes=3'):
+        MODELS.build(cfg)
+
+
+def test_zero_shot_class_swap(model):
+    """Replacing the class list changes the classifier, no retraining."""
+    embed = model.neck(model.backbone(_clip()))[0]
+    head = model.cls_head
+    before = head(embed)
+    old_names = list(head.class_names)
+    head.num_classes = 4
+    head.set_classes(['jumping', 'running', 'swimming', old_names[0]])
+    after = head(embed)
+    assert after.shape == (2, 4)
+    torch.testing.assert_close(after[:, 3], before[:, 0])
+    head.num_classes = 3
+    head.set_classes(old_names)
+    torch.testing.assert_close(head(embed), before)
+
+
+def test_logits_are_scaled_cosine(model):
+    embed = model.neck(model.backbone(_clip()))[0]
+    head = model.cls_head
+    text = head.clip.encode_text(head._tokens[:, 0])
+    cos = torch.nn.functional.normalize(embed, dim=-1) @ \
+        torch.nn.functional.normalize(text, dim=-1).t()
+    torch.testing.assert_close(head(embed), head.clip.logit_scale.exp() * cos)
+
+
+def test_template_ensemble_averages_normalized_embeddings():
+    cfg = tiny_dist_model(num_classes=2, class_names=['cat', 'dog'])
+    cfg['cls_head']['templates'] = ['a photo of {}.', 'a video of {}.']
+    model = MODELS.build(cfg)
+    head = model.cls_head
+    clip = head.clip
+    parts = []
+    for template in head.templates:
+        feats = clip.encode_text(head.tokenizer(
+            [template.format(n) for n in ('cat', 'dog')]))
+        parts.append(torch.nn.functional.normalize(feats, dim=-1))
+    expected = torch.nn.functional.normalize(sum(parts) / 2, dim=-1)
+    torch.testing.assert_close(head.text_features(), expected)
+
+
+def test_fusion_with_frozen_clip_logits():
+    cfg = tiny_dist_model(num_classes=3)
+    cfg['neck']['with_frame_embedding'] = True
+    cfg['cls_head']['fusion_weight'] = 0.25
+    model = MODELS.build(cfg).eval()
+    video = _clip()
+    (embed, frame), _ = model.neck(model.backbone(video))
+    head = model.cls_head
+    expected = 0.75 * head.cosine_logits(embed) + \
+        0.25 * head.cosine_logits(frame)
+    torch.testing.assert_close(head((embed, frame)), expected)
+    with pytest.raises(ValueError, match='with_frame_embedding'):
+        head(embed)
+
+
+def test_checkpoint_with_other_shapes_is_refused(model):
+    other = MODELS.build(tiny_dist_model(num_classes=3, clip_len=16))
+    with pytest.raises(ValueError, match=r'neck\.t2i_links\.0\.cls_token'):
+        model.load_state_dict(other.state_dict())
+
+
+def test_multi_view_testing_and_max_testing_views():
+    torch.manual_seed(0)
+    cfg = tiny_dist_model(num_classes=3)
+    model = MODELS.build(cfg).eval()
+    model.init_weights()
+    from mmaction.structures import ActionDataSample
+    views = _clip(batch=3)[None]  # one video, 3 views
+    sample = [ActionDataSample().set_gt_label(0)]
+    full = model(views, sample, mode='predict')[0].pred_score
+    per_view = torch.softmax(model(views, mode='tensor', stage='head'), dim=-1).mean(0)
+    torch.testing.assert_close(full, per_view)
+    model.test_cfg = dict(max_testing_views=2)
+    sample = [ActionDataSample().set_gt_label(0)]
+    chunked = model(views, sample, mode='predict')[0].pred_score
+    torch.testing.assert_close(chunked, full)
+
+
+def test_position_embedding_resizes_for_larger_input():
+    arch = copy.deepcopy(TINY_CLIP)
+    cfg = tiny_dist_model(num_classes=3, arch=arch)
+    cfg['backbone']['input_resolution'] = 48
+    model = MODELS.build(cfg)
+    assert model.backbone.visual.positional_embedding.shape == (10, 64)
+    tokens = model.backbone(_clip(size=48))[0]
+    assert tokens[0].shape == (8, 10, 64)
