@@ -25,7 +25,7 @@ def mmcv_requirement() -> list:
 
 
 install_requires = [
-    'torch>=2.1',
+    'torch>=2.6',  # weights_only=True loading with allow-lists
     'torchvision',
     'mmengine>=0.10.4,<0.11',
     'mmaction2>=1.2.0,<1.3',

@@ -9,7 +9,11 @@ from .upstream_fixes import apply_all as _apply_upstream_fixes
 
 _apply_upstream_fixes()
 
-from . import checkpoint, datasets, engine, models  # noqa: E402,F401
+from . import (apis, checkpoint, datasets, engine, evaluation,  # noqa: E402
+               models)
 
 __version__ = '0.1.0'
-__all__ = ['checkpoint', 'datasets', 'engine', 'models', '__version__']
+__all__ = [
+    'apis', 'checkpoint', 'datasets', 'engine', 'evaluation', 'models',
+    '__version__'
+]

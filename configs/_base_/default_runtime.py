@@ -9,6 +9,15 @@ default_hooks = dict(
         save_best='auto'),
     logger=dict(type='LoggerHook', interval=20, ignore_last=False))
 
+# SkipReportHook: unreadable videos are skipped during training
+# (RobustVideoDataset); it reports how many, and which, every epoch.
+# OfficialCheckpointHook: load_from / tools/test.py accept official DiST
+# checkpoints and convert them on the fly.
+custom_hooks = [
+    dict(type='SkipReportHook'),
+    dict(type='OfficialCheckpointHook')
+]
+
 # Frozen CLIP runs under no_grad and every new parameter is used, so DDP
 # needs no unused-parameter search.
 model_wrapper_cfg = dict(

@@ -89,6 +89,9 @@ test_dataloader = dict(
         pipeline=test_pipeline,
         test_mode=True))
 
+# AccMetric that also reports (and counts as wrong) videos that could not
+# be decoded, instead of silently shrinking the denominator.
 val_evaluator = dict(
-    type='AccMetric', metric_list=('top_k_accuracy', 'mean_class_accuracy'))
+    type='RobustAccMetric',
+    metric_list=('top_k_accuracy', 'mean_class_accuracy'))
 test_evaluator = val_evaluator

@@ -1,9 +1,7 @@
 # DiST on a frozen OpenAI CLIP ViT-B/16 (official hyperparameters).
 clip_arch = 'ViT-B-16'
 clip_pretrained = 'openai'
-num_classes = 400
-num_sparse_frames = 8  # CLIP sees clip_len / alpha frames
-alpha = 2
+alpha = 2  # CLIP sees every alpha-th of the dense frames
 
 model = dict(
     type='Recognizer3D',
@@ -17,7 +15,7 @@ model = dict(
         in_channels=768,
         embed_dim=512,
         num_layers=12,
-        num_frames=num_sparse_frames,
+        num_frames=8,  # sparse frames: clip_len / alpha
         alpha=alpha,
         width=384,
         temporal_encoder=dict(
@@ -32,7 +30,7 @@ model = dict(
         num_pooling_layers=4),
     cls_head=dict(
         type='CLIPTextHead',
-        num_classes=num_classes,
+        num_classes=400,
         in_channels=512,
         arch=clip_arch,
         pretrained=clip_pretrained,
@@ -48,9 +46,7 @@ model = dict(
         blending=dict(
             type='RandomBatchAugment',
             augments=[
-                dict(type='MixupBlending', alpha=0.8,
-                     num_classes=num_classes),
-                dict(type='CutmixBlending', alpha=1.,
-                     num_classes=num_classes)
+                dict(type='MixupBlending', alpha=0.8, num_classes=400),
+                dict(type='CutmixBlending', alpha=1., num_classes=400)
             ],
             probs=[0.5, 0.5])))

@@ -18,6 +18,10 @@ BUILTIN_CLASS_LISTS = {
     'hmdb51': 'hmdb51_label_map.txt',
     'official_k400': 'official_dist_k400_labels.json',
     'official_sthv2': 'official_dist_ssv2_labels.json',
+    # zero-shot lists: readable names, K600 classes absent from K400
+    'ucf101_zeroshot': 'ucf101_zeroshot_names.txt',
+    'hmdb51_zeroshot': 'hmdb51_zeroshot_names.txt',
+    'kinetics600_new': 'kinetics600_new_classes.txt',
 }
 
 

@@ -1,0 +1,243 @@
+"""FLOP handles, get_flops, the training benchmark and the benchmarks page."""
+import importlib.util
+import json
+import os.path as osp
+
+import pytest
+import torch
+import torch.nn.functional as F
+from mmaction.registry import MODELS
+from torch import nn
+
+from dist_plugin.analysis import (count_parameters, flop_counter,
+                                  strip_pretrained)
+from helpers.tiny_models import TINY_CLIP, tiny_dist_model
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def _load_tool(name):
+    path = osp.join(REPO, 'tools', 'analysis', f'{name}.py')
+    spec = importlib.util.spec_from_file_location(f'h5_{name}', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class _SDPA(nn.Module):
+
+    def forward(self, q, k, v):
+        return F.scaled_dot_product_attention(q, k, v)
+
+
+def test_sdpa_handle_counts_b_lq_lk_dq_plus_dv():
+    q = torch.randn(2, 3, 5, 8)  # b = 2 * 3 heads, Lq = 5, dq = 8
+    k = torch.randn(2, 3, 7, 8)  # Lk = 7
+    v = torch.randn(2, 3, 7, 4)  # dv = 4
+    analysis = flop_counter(_SDPA(), (q, k, v))
+    assert analysis.total() == 2 * 3 * 5 * 7 * (8 + 4)
+    assert dict(analysis.by_operator()) == {
+        'scaled_dot_product_attention': 2520
+    }
+
+
+class _SelfAttention(nn.Module):
+
+    def __init__(self, dim, heads):
+        super().__init__()
+        self.attn = nn.MultiheadAttention(dim, heads, batch_first=True)
+
+    def forward(self, x):
+        return self.attn(x, x, x, need_weights=False)[0]
+
+
+@pytest.mark.parametrize('grad', [False, True])
+def test_multihead_attention_counted_on_both_paths(grad):
+    """Eval without autograd runs the fused fast path
+    (aten::_native_multi_head_attention); with autograd, linear + SDPA.
+    Both must count projections and attention."""
+    batch, length, dim = 2, 5, 16
+    module = _SelfAttention(dim, heads=2).eval()
+    x = torch.randn(batch, length, dim)
+    with torch.set_grad_enabled(grad):
+        analysis = flop_counter(module, (x, ))
+        total = analysis.total()
+        ops = set(analysis.by_operator())
+    projections = 4 * batch * length * dim * dim
+    attention = batch * length * length * 2 * dim
+    assert total == projections + attention
+    if not grad:
+        assert '_native_multi_head_attention' in ops
+    else:
+        assert 'scaled_dot_product_attention' in ops
+
+
+def _write_config(tmp_path, model_cfg, name='tiny_cfg.py'):
+    path = tmp_path / name
+    path.write_text(
+        "custom_imports = dict(imports=['dist_plugin'], "
+        'allow_failed_imports=False)\n'
+        "default_scope = 'mmaction'\n"
+        f'model = {model_cfg!r}\n',
+        encoding='utf-8')
+    return str(path)
+
+
+@pytest.mark.parametrize('head', ['CLIPTextHead', 'DiSTLinearHead'])
+def test_get_flops_tiny_dist(tmp_path, head):
+    get_flops = _load_tool('get_flops')
+    num_classes = 5
+    model_cfg = tiny_dist_model(num_classes=num_classes, clip_len=8, alpha=2)
+    if head == 'DiSTLinearHead':
+        model_cfg['cls_head'] = dict(
+            type='DiSTLinearHead', num_classes=num_classes,
+            in_channels=TINY_CLIP['embed_dim'])
+    config = _write_config(tmp_path, model_cfg)
+    out = tmp_path / 'flops.json'
+    res = get_flops.main([config, '--json', str(out)])
+    assert json.loads(out.read_text()) == json.loads(json.dumps(res))
+
+    model = MODELS.build(strip_pretrained(model_cfg))
+    frozen = sum(p.numel() for p in model.parameters()
+                 if not p.requires_grad)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    assert res['params']['frozen'] == frozen
+    assert res['params']['trainable'] == trainable
+    assert res['params']['total'] == frozen + trainable
+    # clip_len 8 from neck.num_frames * alpha; 32x32 from the CLIP config.
+    assert res['input_shape_per_view'] == [3, 8, 32, 32]
+    by_module = res['flops_by_module']
+    assert res['gflops_per_view'] > 0
+    assert res['flops_per_view'] == sum(by_module.values())
+    # The head is one [1, E] x [E, K] product: a linear classifier, or the
+    # cosine against cached text embeddings (text tower excluded).
+    assert by_module['cls_head'] == TINY_CLIP['embed_dim'] * num_classes
+    assert res['text_tower_excluded'] is (head == 'CLIPTextHead')
+
+
+def test_get_flops_backbone_matches_hand_count(tmp_path):
+    """Frozen CLIP on 4 sparse frames of a 2-block, 2x2-patch ViT."""
+    get_flops = _load_tool('get_flops')
+    config = _write_config(tmp_path, tiny_dist_model(clip_len=8, alpha=2))
+    res = get_flops.get_flops(config)
+    frames, tokens, width = 4, 5, 64  # Ts, 1 + 2x2 patches, D
+    patch_embed = 4 * width * 3 * 16 * 16
+    layer_norm = 5 * tokens * width  # fvcore: 5 per element with affine
+    block = (2 * layer_norm + 4 * tokens * width * width +
+             2 * tokens * tokens * width + 2 * tokens * width * 4 * width)
+    # The frame embedding (ln_post, proj) feeds nothing in this neck; the
+    # traced graph drops it.
+    frame = patch_embed + layer_norm + 2 * block
+    assert res['flops_by_module']['backbone'] == frames * frame
+
+
+def test_benchmark_train_tiny(tmp_path):
+    bench = _load_tool('benchmark_train')
+    arch = tmp_path / 'tiny_clip.json'
+    arch.write_text(json.dumps(TINY_CLIP), encoding='utf-8')
+    out = tmp_path / 'bench.json'
+    num_classes = 3
+    res = bench.main([
+        '--arch', str(arch), '--frames', '4', '--alpha', '2', '--batch', '1',
+        '--steps', '1', '--warmup', '0', '--num-classes', str(num_classes),
+        '--dist-width', '64', '--dist-temporal-width', '16',
+        '--dist-pooling-layers', '1', '--inline', '--json', str(out)
+    ])
+    saved = json.loads(out.read_text())
+    assert saved['variants'].keys() == {
+        'dist', 'full_finetune', 'frozen_linear'
+    }
+    assert saved['settings']['frames'] == 4
+    assert saved['machine']['cores'] >= 1
+    fields = ('params_trainable', 'params_frozen', 'train_step_s',
+              'train_clips_per_s', 'train_peak_mem_mib', 'infer_s',
+              'infer_clips_per_s', 'infer_peak_mem_mib', 'clip_frames')
+    for row in saved['variants'].values():
+        for key in fields:
+            assert row[key] is not None and row[key] >= 0, key
+        assert len(row['train_step_s_all']) == 1
+        assert row['train_clips_per_s'] == pytest.approx(
+            1 / row['train_step_s'])
+    rows = saved['variants']
+    assert rows['dist']['clip_frames'] == 2
+    assert rows['frozen_linear']['clip_frames'] == 4
+    embed = TINY_CLIP['embed_dim']
+    linear = embed * num_classes + num_classes
+    assert rows['frozen_linear']['params_trainable'] == linear
+    visual = rows['frozen_linear']['params_frozen']
+    assert rows['full_finetune']['params_trainable'] == visual + linear
+    assert rows['full_finetune']['params_frozen'] == 0
+
+    from dist_plugin.analysis.benchmark import dist_model_cfg
+    dist = MODELS.build(
+        dist_model_cfg(TINY_CLIP, 4, 2, num_classes, width=64,
+                       temporal_width=16, num_pooling_layers=1))
+    assert saved['settings']['dist'] == dict(
+        width=64, temporal_width=16, num_pooling_layers=1)
+    assert rows['dist']['params_trainable'] == count_parameters(
+        dist)['trainable']
+    targets = saved['targets']
+    assert set(targets) == {
+        'dist_vs_full_finetune_train_memory',
+        'dist_vs_full_finetune_train_step_time',
+        'dist_vs_frozen_linear_train_step_time',
+        'dist_vs_frozen_linear_infer_clips_per_s'
+    }
+    step = targets['dist_vs_full_finetune_train_step_time']
+    assert step['ratio'] == pytest.approx(
+        rows['dist']['train_step_s'] / rows['full_finetune']['train_step_s'])
+    assert step['met'] is (step['ratio'] <= 0.45)
+    assert res['variants']['dist']['params_trainable'] == \
+        rows['dist']['params_trainable']
+
+
+def _fake_results():
+    row = dict(
+        clip_frames=8, params_trainable=26_070_000, params_frozen=1,
+        train_step_s=2.5, train_clips_per_s=0.8, train_peak_mem_mib=1234.4,
+        infer_clips_per_s=1.25, memory_method='VmHWM (reset) - VmRSS at start')
+    train = dict(
+        kind='train_benchmark',
+        settings=dict(arch='ViT-B-16', frames=16, alpha=2, batch=2, steps=3,
+                      warmup=1, device='cpu', amp=False, amp_dtype=None,
+                      threads=2, optimizer='AdamW'),
+        machine=dict(cpu='Test CPU 9000', cores=2, ram_gib=23.5, gpu=None,
+                     torch='2.14.1', python='3.11.0'),
+        load_average_1min=dict(before=1.0, after=2.0),
+        variants=dict(dist=row, full_finetune=dict(row, clip_frames=16,
+                                                   train_step_s=10.0)),
+        targets=dict(dist_vs_full_finetune_train_step_time=dict(
+            ratio=0.25, limit=0.45, kind='max', met=True)))
+    flops = dict(
+        kind='flops',
+        config='configs/dist/dist_vit-b16_clip-openai-pre_8xb32-u16-a2_36e_'
+        'kinetics400-rgb.py',
+        input_shape_per_view=[3, 16, 224, 224], gflops_per_view=163.1,
+        gflops_by_module=dict(backbone=140.66, neck=22.44),
+        params=dict(total=3, frozen=149_620_000, trainable=26_070_000))
+    return train, flops
+
+
+def test_make_benchmarks_md(tmp_path):
+    make_md = _load_tool('make_benchmarks_md')
+    folder = tmp_path / 'benchmarks'
+    folder.mkdir()
+    train, flops = _fake_results()
+    (folder / 'train.json').write_text(json.dumps(train))
+    (folder / 'flops.json').write_text(json.dumps(flops))
+    (folder / 'other.json').write_text(json.dumps(dict(kind='unrelated')))
+    out = tmp_path / 'benchmarks.md'
+    text = make_md.main(['--dir', str(folder), '--out', str(out)])
+    assert out.read_text() == text
+    lines = text.splitlines()
+    assert '| DiST | 8 | 26.07 M | 2.500 | 0.800 | 1234 | 1.250 |' in lines
+    assert ('| CLIP full fine-tune + linear | 16 | 26.07 M | 10.000 | 0.800 '
+            '| 1234 | 1.250 |') in lines
+    assert '| DiST / full fine-tune, step time | 0.250 | <= 0.45 | yes |' \
+        in lines
+    flops_row = [ln for ln in lines if ln.startswith('| `dist_vit-b16')]
+    assert len(flops_row) == 1
+    assert '| 163.10 | 163 (+0.1%) |' in flops_row[0]
+    assert '149.62 M' in flops_row[0]
+    assert 'CPU Test CPU 9000, 2 usable cores, 23.5 GiB RAM, no GPU, ' \
+        'torch 2.14.1' in text

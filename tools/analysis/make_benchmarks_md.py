@@ -1,0 +1,261 @@
+"""Render docs/benchmarks.md from the JSON files in docs/benchmarks/.
+
+The JSON files are written by ``tools/analysis/get_flops.py --json`` and
+``tools/analysis/benchmark_train.py --json``; each benchmark file records the
+machine it ran on.
+
+Example:
+    python tools/analysis/make_benchmarks_md.py \
+        --dir docs/benchmarks --out docs/benchmarks.md
+"""
+import argparse
+import glob
+import json
+import os.path as osp
+import sys
+from typing import Any, Dict, List, Optional
+
+# Published per-view GFLOPs (multiply-adds), by (config file, dense frames).
+PUBLISHED_GFLOPS = {
+    ('dist_vit-b16_clip-openai-pre_8xb32-u16-a2_36e_kinetics400-rgb.py', 16):
+    (163., 'DiST ViT-B/16 8+16 frames: 163 GFLOPs per view'),
+    ('dist_vit-l14_clip-openai-pre_8xb32-u64-a2_36e_kinetics400-rgb.py', 16):
+    (710., 'DiST ViT-L/14 8+16 frames: 710 GFLOPs per view'),
+}
+VARIANT_LABELS = {
+    'dist': 'DiST',
+    'full_finetune': 'CLIP full fine-tune + linear',
+    'frozen_linear': 'frozen CLIP + linear',
+}
+TARGET_LABELS = {
+    'dist_vs_full_finetune_train_memory':
+    'DiST / full fine-tune, step peak memory',
+    'dist_vs_full_finetune_train_step_time':
+    'DiST / full fine-tune, step time',
+    'dist_vs_frozen_linear_train_step_time':
+    'DiST / frozen CLIP + linear, step time',
+    'dist_vs_frozen_linear_infer_clips_per_s':
+    'DiST / frozen CLIP + linear, inference clips/s',
+}
+
+
+REPRODUCE = [
+    '## Reproduce', '',
+    '```bash',
+    'python tools/analysis/get_flops.py \\',
+    '    configs/dist/dist_vit-b16_clip-openai-pre_8xb32-u16-a2_36e_'
+    'kinetics400-rgb.py \\',
+    '    --json docs/benchmarks/flops_dist_vit-b16_u16-a2_k400.json',
+    '# CPU (about 8 minutes on 2 cores)',
+    'python tools/analysis/benchmark_train.py --arch ViT-B-16 --frames 16 '
+    '--alpha 2 --batch 2 \\',
+    '    --steps 3 --warmup 1 --threads 2 --omp-wait-policy PASSIVE \\',
+    '    --infer-variants dist frozen_linear \\',
+    '    --json docs/benchmarks/train_vit-b16_t16-a2_b2_cpu.json',
+    '# GPU, mixed precision, the official per-GPU batch (not measured yet)',
+    'python tools/analysis/benchmark_train.py --device cuda --amp --batch 32 '
+    '--steps 10 --warmup 3 \\',
+    '    --json docs/benchmarks/train_vit-b16_t16-a2_b32_cuda-amp.json',
+    'python tools/analysis/make_benchmarks_md.py',
+    '```', '',
+    'On a shared or virtualised CPU, GNU OpenMP\'s default spin-waiting can '
+    'stall every parallel op (on the 2-core VM of the committed CPU run, '
+    'an AdamW step over DiST\'s 26 M trainable parameters took about 10 s '
+    'with the default policy and 0.1 s with `OMP_WAIT_POLICY=PASSIVE`); '
+    '`--omp-wait-policy '
+    'PASSIVE` sets it for the measuring processes. CPU timings of one run '
+    'are comparable with each other, not across machines.', ''
+]
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Generate docs/benchmarks.md from benchmark JSON files')
+    parser.add_argument(
+        '--dir', default='docs/benchmarks', help='folder of JSON files')
+    parser.add_argument(
+        '--out', default='docs/benchmarks.md', help='markdown file to write')
+    return parser.parse_args(argv)
+
+
+def load_results(folder: str) -> List[Dict[str, Any]]:
+    """Every JSON result in ``folder`` (sorted by file name)."""
+    results = []
+    for path in sorted(glob.glob(osp.join(folder, '*.json'))):
+        with open(path, encoding='utf-8') as f:
+            data = json.load(f)
+        if isinstance(data, dict) and data.get('kind') in (
+                'flops', 'train_benchmark'):
+            data['_file'] = osp.basename(path)
+            results.append(data)
+    return results
+
+
+def _millions(value: Optional[float]) -> str:
+    return '-' if value is None else f'{value / 1e6:.2f} M'
+
+
+def _num(value: Optional[float], spec: str) -> str:
+    return '-' if value is None else format(value, spec)
+
+
+def describe_machine(machine: Optional[Dict[str, Any]]) -> str:
+    """One line naming CPU, cores, RAM, GPU and torch."""
+    if not machine:
+        return 'machine not recorded'
+    parts = [f"CPU {machine.get('cpu', 'unknown')}",
+             f"{machine.get('cores', '?')} usable cores"]
+    if machine.get('ram_gib') is not None:
+        parts.append(f"{machine['ram_gib']} GiB RAM")
+    parts.append(f"GPU {machine['gpu']}" if machine.get('gpu') else 'no GPU')
+    parts.append(f"torch {machine.get('torch', '?')}")
+    if machine.get('python'):
+        parts.append(f"Python {machine['python']}")
+    return ', '.join(parts)
+
+
+def render_flops(results: List[Dict[str, Any]]) -> List[str]:
+    """The FLOPs / parameters section."""
+    lines = [
+        '## GFLOPs per view and parameters', '',
+        'Counted by `tools/analysis/get_flops.py` with fvcore plus handles '
+        'for `aten::scaled_dot_product_attention` and '
+        '`aten::_native_multi_head_attention` '
+        '(`dist_plugin/analysis/flop_handles.py`); one FLOP = one fused '
+        'multiply-add; element-wise ops (add, mul, activations, softmax) are '
+        'not counted, as in published figures. The CLIP text tower is '
+        'excluded: the class embeddings are computed once and cached. '
+        'Frozen parameters include the CLIP text tower of the classifier; '
+        'the last column leaves it out, as published parameter counts do.',
+        '',
+        '| config | view (C, T, H, W) | GFLOPs / view | published | '
+        'by module (GFLOPs) | frozen params | trainable params | '
+        'params without text tower |',
+        '| --- | --- | --- | --- | --- | --- | --- | --- |'
+    ]
+    notes = []
+    for res in results:
+        name = osp.basename(res['config'])
+        published = PUBLISHED_GFLOPS.get(
+            (name, res['input_shape_per_view'][1]))
+        if published:
+            notes.append(published[1])
+            delta = 100 * (res['gflops_per_view'] / published[0] - 1)
+            ref = f'{published[0]:g} ({delta:+.1f}%)'
+        else:
+            ref = '-'
+        modules = ', '.join(f'{k} {v:.2f}'
+                            for k, v in res['gflops_by_module'].items())
+        params = res['params']
+        options = res.get('cfg_options') or {}
+        overrides = ' '.join(f'{k}={v}' for k, v in options.items())
+        if overrides:
+            name = f'{name}` with `{overrides}'
+        lines.append(
+            f"| `{name}` | {tuple(res['input_shape_per_view'])} | "
+            f"{res['gflops_per_view']:.2f} | {ref} | {modules} | "
+            f"{_millions(params['frozen'])} | "
+            f"{_millions(params['trainable'])} | "
+            f"{_millions(_without_text(params))} |")
+    if notes:
+        lines += [
+            '', 'Published references (as quoted by later papers, K400, '
+            'multiply-adds): ' + '; '.join(notes) + '.'
+        ]
+    lines.append('')
+    return lines
+
+
+def _without_text(params: Dict[str, Any]) -> int:
+    """Parameters minus the frozen part of the classifier (the text tower
+    of a CLIP text head), the figure papers quote."""
+    head = (params.get('by_module') or {}).get('cls_head') or {}
+    return params['total'] - head.get('frozen', 0)
+
+
+def render_train(res: Dict[str, Any]) -> List[str]:
+    """One training-benchmark section."""
+    s = res['settings']
+    amp = f"autocast {s.get('amp_dtype') or 'default dtype'}" if s.get(
+        'amp') else 'fp32'
+    title = (f"## Training step: {s['arch']}, {s['frames']} frames, "
+             f"alpha {s['alpha']}, batch {s['batch']}, {s['device']}, {amp}")
+    load = res.get('load_average_1min') or {}
+    lines = [
+        title, '',
+        f"Machine: {describe_machine(res.get('machine'))}. "
+        f"torch threads: {s.get('threads') or 'default'}, OMP_WAIT_POLICY: "
+        f"{s.get('omp_wait_policy', 'unset')}. "
+        f"1-min load average before / after: "
+        f"{_num(load.get('before'), '.1f')} / {_num(load.get('after'), '.1f')}"
+        f". Source: `{res.get('_file', '?')}`.", '',
+        f"Step = forward + backward + {s.get('optimizer', 'AdamW')} step; "
+        f"median of {s['steps']} timed steps after {s['warmup']} warm-up "
+        f"step(s). Peak memory = peak of the steps above the memory held "
+        f"after building the model, optimizer and batch (gradients, "
+        f"optimizer states and activations; method: "
+        f"{_first_method(res)}). Inference under `torch.inference_mode`. "
+        'Random weights, random clips.', '',
+        '| variant | frames through CLIP | trainable params | step time (s) '
+        '| train clips/s | step peak memory (MiB) | inference clips/s |',
+        '| --- | --- | --- | --- | --- | --- | --- |'
+    ]
+    for name, row in res['variants'].items():
+        lines.append(
+            f"| {VARIANT_LABELS.get(name, name)} | {row['clip_frames']} | "
+            f"{_millions(row['params_trainable'])} | "
+            f"{row['train_step_s']:.3f} | {row['train_clips_per_s']:.3f} | "
+            f"{row['train_peak_mem_mib']:.0f} | "
+            f"{_num(row.get('infer_clips_per_s'), '.3f')} |")
+    lines += [
+        '', '| target | measured ratio | target | met |',
+        '| --- | --- | --- | --- |'
+    ]
+    for name, tgt in res.get('targets', {}).items():
+        if tgt.get('ratio') is None:
+            continue
+        rel = '<=' if tgt['kind'] == 'max' else '>='
+        lines.append(f"| {TARGET_LABELS.get(name, name)} | "
+                     f"{tgt['ratio']:.3f} | {rel} {tgt['limit']} | "
+                     f"{'yes' if tgt['met'] else 'no'} |")
+    lines.append('')
+    return lines
+
+
+def _first_method(res: Dict[str, Any]) -> str:
+    for row in res['variants'].values():
+        if row.get('memory_method'):
+            return row['memory_method']
+    return 'unknown'
+
+
+def render(results: List[Dict[str, Any]]) -> str:
+    """The whole markdown document."""
+    lines = [
+        '# Benchmarks', '',
+        '<!-- Generated by tools/analysis/make_benchmarks_md.py from '
+        'docs/benchmarks/*.json; do not edit by hand. -->', ''
+    ]
+    flops = [r for r in results if r['kind'] == 'flops']
+    trains = [r for r in results if r['kind'] == 'train_benchmark']
+    if flops:
+        lines += render_flops(flops)
+    for res in trains:
+        lines += render_train(res)
+    if not flops and not trains:
+        lines += ['No results yet.', '']
+    lines += REPRODUCE
+    return '\n'.join(lines)
+
+
+def main(argv: Optional[List[str]] = None) -> str:
+    args = parse_args(argv)
+    text = render(load_results(args.dir))
+    with open(args.out, 'w', encoding='utf-8') as f:
+        f.write(text)
+    print(f'wrote {args.out}')
+    return text
+
+
+if __name__ == '__main__':
+    main(sys.argv[1:])
