@@ -12,9 +12,9 @@ import os
 import os.path as osp
 
 from mmengine.config import Config, DictAction
-from mmengine.runner import Runner
 
 import dist_plugin  # noqa: F401  (applies upstream fixes, registers modules)
+from dist_plugin.apis.runner import build_runner
 from dist_plugin.upstream_fixes import apply_all, setup_cpu_distributed
 
 
@@ -83,14 +83,6 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
                                 osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint
     return cfg
-
-
-def build_runner(cfg: Config) -> Runner:
-    """Build the default Runner, or ``cfg.runner_type`` from the registry."""
-    if 'runner_type' not in cfg:
-        return Runner.from_cfg(cfg)
-    from mmaction.registry import RUNNERS
-    return RUNNERS.build(cfg)
 
 
 def main(argv=None) -> None:

@@ -9,9 +9,9 @@ import os
 import os.path as osp
 
 from mmengine.config import Config, DictAction
-from mmengine.runner import Runner
 
 import dist_plugin  # noqa: F401  (applies upstream fixes, registers modules)
+from dist_plugin.apis.runner import build_runner
 from dist_plugin.upstream_fixes import apply_all, setup_cpu_distributed
 
 #: Wrapper used by ``--amp``: AmpOptimWrapper on GPUs, bf16 autocast on CPU.
@@ -109,14 +109,6 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
     return cfg
-
-
-def build_runner(cfg: Config) -> Runner:
-    """Build the default Runner, or ``cfg.runner_type`` from the registry."""
-    if 'runner_type' not in cfg:
-        return Runner.from_cfg(cfg)
-    from mmaction.registry import RUNNERS
-    return RUNNERS.build(cfg)
 
 
 def main(argv=None) -> None:

@@ -164,6 +164,13 @@ def build_clip(arch: ArchType,
     if pretrained:
         path = resolve_pretrained(arch, os.fspath(pretrained))
         state_dict = load_clip_state_dict(path)
+        # TorchScript archives also store non-persistent buffers (attn_mask).
+        transient = {k for k, _ in model.named_buffers()} - set(
+            model.state_dict())
+        state_dict = {
+            k: v
+            for k, v in state_dict.items() if k not in transient
+        }
         resize_pos_embed(state_dict, model)
         check_state_dict_shapes(model, state_dict, f'CLIP weights {path}')
         missing, unexpected = model.load_state_dict(state_dict, strict=False)

@@ -6,6 +6,7 @@ import os.path as osp
 
 import pytest
 import torch
+from helpers.official_fixtures import case_video
 from mmaction.registry import MODELS
 
 from dist_plugin.checkpoint import (convert_official_state_dict,
@@ -40,10 +41,8 @@ def _build(case_path: str):
 def test_matches_official_outputs(case_path):
     case, model = _build(case_path)
     cfg = case['config']
-    batch = cfg['batch_size']
     frames = cfg['DATA']['NUM_INPUT_FRAMES']
-    images = case['images']  # [B*T, 3, H, W], batch-major
-    video = images.view(batch, frames, *images.shape[1:]).permute(0, 2, 1, 3, 4)
+    video = case_video(case)
     inputs = video[:, None]  # mmaction layout [N, V=1, 3, T, H, W]
     with torch.no_grad():
         logits = model(inputs, mode='tensor', stage='head')
@@ -66,11 +65,7 @@ def test_matches_official_outputs(case_path):
 def test_a_single_wrong_weight_breaks_parity(case_path):
     """The comparison is sensitive: perturbing one DiST weight fails it."""
     case, model = _build(case_path)
-    cfg = case['config']
-    batch = cfg['batch_size']
-    frames = cfg['DATA']['NUM_INPUT_FRAMES']
-    images = case['images']
-    video = images.view(batch, frames, *images.shape[1:]).permute(0, 2, 1, 3, 4)
+    video = case_video(case)
     with torch.no_grad():
         # (a constant shift would vanish in the LayerNorms that read it)
         token = model.neck.t2i_links[0].cls_token

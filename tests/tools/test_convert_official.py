@@ -6,6 +6,7 @@ import sys
 
 import pytest
 import torch
+from helpers.official_fixtures import case_video
 from mmaction.registry import MODELS
 from mmengine.runner import load_checkpoint
 
@@ -128,10 +129,7 @@ def test_cli_writes_a_loadable_checkpoint(tmp_path, official, case):
     model = MODELS.build(official_to_model_cfg(case['config']))
     load_checkpoint(model, str(dst), map_location='cpu', strict=True)
     model.cls_head.set_classes(tokens=case['text_tokens'])
-    cfg = case['config']
-    images = case['images']
-    video = images.view(cfg['batch_size'], cfg['DATA']['NUM_INPUT_FRAMES'],
-                        *images.shape[1:]).permute(0, 2, 1, 3, 4)
+    video = case_video(case)
     with torch.no_grad():
         logits = model.eval()(video[:, None], mode='tensor', stage='head')
     torch.testing.assert_close(logits, case['logits'], atol=1e-4, rtol=1e-4)

@@ -10,6 +10,10 @@ num_classes = 400
 clip_len = 16
 
 file_client_args = dict(io_backend='disk')
+# Segment-based sampling (UniformSample) as in the released models. For
+# interval-based sampling use mmaction's SampleFrames instead, e.g.
+# dict(type='SampleFrames', clip_len=clip_len, frame_interval=4, num_clips=1)
+# (test: num_clips=3, test_mode=True).
 train_pipeline = [
     dict(type='DecordInit', **file_client_args),
     dict(type='UniformSample', clip_len=clip_len, num_clips=1),
