@@ -1,4 +1,7 @@
 """Install dist_plugin: DiST (ICCV 2023) as MMAction2 components."""
+import subprocess
+import sys
+
 from setuptools import find_packages, setup
 
 
@@ -10,18 +13,20 @@ def read_readme() -> str:
 def mmcv_requirement() -> list:
     """Keep a user's full ``mmcv`` (compiled ops); otherwise use ``mmcv-lite``.
 
-    Both distributions install the module ``mmcv``. Requiring ``mmcv-lite``
-    next to an installed full ``mmcv`` would overwrite its compiled ops.
+    Both distributions install the module ``mmcv``; requiring ``mmcv-lite``
+    next to a full ``mmcv`` would overwrite it. pip builds in an isolated
+    environment that hides the target's packages, so the check asks the
+    target interpreter itself (``-I`` ignores the build's PYTHONPATH).
     """
+    probe = ('import importlib.metadata as m\n'
+             'try:\n    m.version("mmcv")\nexcept m.PackageNotFoundError:\n'
+             '    raise SystemExit(1)')
     try:
-        from importlib.metadata import PackageNotFoundError, version
-        try:
-            version('mmcv')
-            return []
-        except PackageNotFoundError:
-            return ['mmcv-lite>=2.0.0,<2.2.0']
-    except ImportError:  # pragma: no cover
-        return ['mmcv-lite>=2.0.0,<2.2.0']
+        found = subprocess.run([sys.executable, '-I', '-c', probe],
+                               capture_output=True).returncode == 0
+    except OSError:  # pragma: no cover
+        found = False
+    return [] if found else ['mmcv-lite>=2.0.0,<2.2.0']
 
 
 install_requires = [
