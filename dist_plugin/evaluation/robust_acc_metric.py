@@ -80,7 +80,7 @@ class RobustAccMetric(AccMetric):
         unscored = [r for r in results if r.get('unscored', False)]
         if not unscored:
             metrics = super().compute_metrics(results)
-            metrics['unscored'] = 0
+            metrics['unscored'] = 0.  # float: LoggerHook drops ints
             return metrics
         forced = [
             dict(r, pred=_wrong_scores(r['pred'], r['label']))
@@ -96,7 +96,7 @@ class RobustAccMetric(AccMetric):
                 metrics[key] = (
                     float(scored_metrics.get(key, 0.0)) * len(scored) /
                     len(results))
-        metrics['unscored'] = len(unscored)
+        metrics['unscored'] = float(len(unscored))
         names = sorted({r.get('filename', '?') for r in unscored})
         listed = ', '.join(names[:_MAX_LISTED])
         if len(names) > _MAX_LISTED:
