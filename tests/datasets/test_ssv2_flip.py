@@ -12,7 +12,8 @@ from dist_plugin.datasets.transforms.ssv2_flip import (FlipWithLabelSwap,
                                                        mirror_class_name)
 
 # shared material lies at ../shared beside the checkout
-LABELS = Path(__file__).resolve().parents[3] / 'shared' / 'data' / 'labels'
+# The package's copy of ../shared/data/labels (tests stay self-contained).
+LABELS = Path(__file__).resolve().parents[2] / 'dist_plugin' / 'label_maps'
 SSV2_TXT = LABELS / 'sthv2_label_map.txt'
 SSV2_JSON = LABELS / 'official_dist_ssv2_labels.json'
 
