@@ -11,6 +11,7 @@ import argparse
 import os
 import os.path as osp
 
+import torch
 from mmengine.config import Config, DictAction
 
 import dist_plugin  # noqa: F401  (applies upstream fixes, registers modules)
@@ -90,7 +91,10 @@ def main(argv=None) -> None:
     apply_all()  # idempotent; already done by ``import dist_plugin``
     cfg = merge_args(Config.fromfile(args.config), args)
     setup_cpu_distributed(cfg, args.launcher)  # gloo when there is no CUDA
-    build_runner(cfg).test()
+    runner = build_runner(cfg)
+    # No autograd bookkeeping at all while testing (stricter than no_grad).
+    with torch.inference_mode():
+        runner.test()
 
 
 if __name__ == '__main__':

@@ -139,7 +139,8 @@ def predict_video(model: nn.Module,
     """
     if topk < 1:
         raise ValueError(f'topk must be >= 1, got {topk}')
-    result = inference_recognizer(model, video, test_pipeline)
+    with torch.inference_mode():
+        result = inference_recognizer(model, video, test_pipeline)
     scores = result.pred_score.detach().float().cpu().flatten()
     names = list(class_names) if class_names else model_class_names(model)
     if names is not None and len(names) != scores.numel():
