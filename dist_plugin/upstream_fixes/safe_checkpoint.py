@@ -4,8 +4,8 @@ Upstream defects:
 - torch 2.6 made ``torch.load(weights_only=True)`` the default, so
   ``Runner.resume`` / ``load_from`` of any mmengine-saved checkpoint fails
   with ``Unsupported global: ... HistoryBuffer`` (open-mmlab/mmengine issue
-  #1655). The upstream PR open-mmlab/mmengine#1650 passes
-  ``weights_only=False``, which lets a downloaded checkpoint run code.
+  #1655). The upstream PR open-mmlab/mmengine#1650 works around it by
+  disabling ``weights_only``, which lets a downloaded checkpoint run code.
 - mmengine's ``http(s)://`` scheme downloads through
   ``torch.hub.load_state_dict_from_url``, whose ``weights_only`` defaults to
   False even on torch 2.6+: a URL checkpoint is unpickled without limits.
