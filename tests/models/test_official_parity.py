@@ -55,7 +55,7 @@ def test_matches_official_outputs(case_path):
     # Per-layer CLIP tokens of the first clip, official layout [1+N, Ts, D].
     keys = case['per_layer_visual_features_keys']
     num_sparse = frames // cfg['DATA']['SPARSE_SAMPLE_ALPHA']
-    for layer, tokens in enumerate(feats[0]):
+    for layer, tokens in zip(feats.layer_ids, feats.layer_tokens):
         ref = case['per_layer_visual_features'][keys.index(str(layer))]
         torch.testing.assert_close(
             tokens[:num_sparse].transpose(0, 1), ref, **TOL)
