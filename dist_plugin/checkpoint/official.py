@@ -100,8 +100,9 @@ def check_converted_fits(model: nn.Module, state_dict: Mapping,
         raise ValueError(
             f'An official {title} checkpoint does not fit this model: '
             f'{len(unexpected)} of its tensors have no place in it (e.g. '
-            f'{unexpected[:3]}). Use a {title} config (or a checkpoint of '
-            f"this config's method).")
+            f'{unexpected[:3]}): it is for another method, or for a '
+            f'{title} model with more layers. Use the {title} config it was '
+            f'trained with.')
     shapes = [
         f'{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}'
         for k, v in state_dict.items() if tuple(v.shape) != tuple(own[k].shape)
