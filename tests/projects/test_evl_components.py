@@ -3,6 +3,7 @@ checkpoints (converter CLI, OfficialCheckpointHook) and the K400 classes."""
 import copy
 import glob
 import hashlib
+import importlib.util
 import os.path as osp
 import subprocess
 import sys
@@ -440,3 +441,51 @@ def test_load_from_refuses_another_method_or_size(tmp_path, fixture):
         runner = _runner(tmp_path, official_to_model_cfg(config), evl_file)
         with pytest.raises(ValueError, match='another model size|no place'):
             runner.load_or_resume()
+
+
+def test_get_flops_on_an_evl_config(tmp_path):
+    """tools/analysis/get_flops.py reads EVL configs; the q/k for the
+    temporal cross attention cost no extra backbone FLOPs."""
+    spec = importlib.util.spec_from_file_location(
+        'evl_get_flops', osp.join(REPO, 'tools', 'analysis', 'get_flops.py'))
+    get_flops = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(get_flops)
+    config = tmp_path / 'evl_tiny.py'
+    config.write_text(
+        "custom_imports = dict(imports=['dist_plugin', "
+        "'dist_plugin_projects.evl'], allow_failed_imports=False)\n"
+        f'model = {_tiny_evl()!r}\n'
+        "test_pipeline = [dict(type='SampleFrames', clip_len=4, "
+        'frame_interval=2, num_clips=1)]\n')
+    res = get_flops.main([str(config), '--json', str(tmp_path / 'f.json')])
+    assert res['input_shape_per_view'] == [3, 4, 32, 32]
+    frames, tokens, width = 4, 5, 64
+    patch_embed = 4 * width * 3 * 16 * 16
+    layer_norm = 5 * tokens * width  # fvcore: 5 per element with affine
+    block = (2 * layer_norm + 4 * tokens * width * width +
+             2 * tokens * tokens * width + 2 * tokens * width * 4 * width)
+    by_module = res['flops_by_module']
+    assert by_module['backbone'] == frames * (patch_embed + layer_norm +
+                                              2 * block)
+    assert by_module['cls_head'] == 5 * width + width * 3
+    assert by_module['neck'] > 0
+    assert res['params']['trainable'] == sum(
+        p.numel() for p in MODELS.build(_tiny_evl()).parameters()
+        if p.requires_grad)
+
+
+def test_metafile_rows_are_the_zoo_configs():
+    from dist_plugin.checkpoint.model_zoo import load_model_zoo
+    zoo = load_model_zoo(osp.join(EVL_DIR, 'metafile.yml'))
+    assert {name + '.py' for name in zoo} == set(ZOO)
+    published = {
+        (8, 16, 'ViT-B-16'): 82.8, (16, 16, 'ViT-B-16'): 83.7,
+        (32, 8, 'ViT-B-16'): 84.3, (8, 16, 'ViT-L-14'): 86.3,
+        (16, 16, 'ViT-L-14'): 86.9, (32, 8, 'ViT-L-14'): 87.7
+    }
+    for name, entry in zoo.items():
+        arch, frames, stride = ZOO[name + '.py'][:3]
+        assert osp.isfile(entry.config)
+        assert entry.top1 == published[(frames, stride, arch)]
+        assert entry.dataset == 'Kinetics-400' and entry.layout == 'official'
+        assert entry.url.startswith('https://drive.google.com/file/d/')
