@@ -465,6 +465,27 @@ def test_train_amp_bf16_on_cpu(probe_dir, data):
     assert neck and all(v.dtype == torch.float32 for v in neck.values())
     assert all(torch.isfinite(v).all() for v in neck.values())
 
+    # the float32 validation of the AMP run equals a float32 tools/test.py
+    # of its checkpoint: the text embeddings cached during the bf16 training
+    # step are the float32 ones
+    test_dir = tmp_path / 'amp_test'
+    run_tool([
+        sys.executable, 'tools/test.py', str(config),
+        str(work_dir / 'epoch_1.pth'), '--work-dir', str(test_dir)
+    ], tool_env(tmp_path))
+    val_scores = {e['sample_idx']: e['scores']
+                  for e in events(probe, 'val_sample')}
+    test_scores = {e['sample_idx']: e['scores']
+                   for e in events(read_probe(test_dir), 'test_sample')}
+    assert sorted(val_scores) == sorted(test_scores) == list(range(NUM_VAL))
+    for idx, scores in test_scores.items():
+        torch.testing.assert_close(
+            torch.tensor(val_scores[idx]), torch.tensor(scores), rtol=1e-6,
+            atol=1e-7)
+    test_metrics = metrics_of(json.loads(next(
+        test_dir.glob('*/*.json')).read_text()))
+    assert test_metrics == metrics_of(events(probe, 'val_epoch')[-1]['metrics'])
+
 
 def test_resume_after_kill_matches_uninterrupted(probe_dir, data):
     tmp_path = probe_dir
