@@ -6,11 +6,14 @@ replaces (frame sampling, crops, flips, mixup/cutmix): the weights diverge.
 :class:`ResumeRandomnessHook` makes a resumed run repeat an uninterrupted
 one bit for bit:
 
-- ``before_save_checkpoint`` stores the python, numpy, torch (and CUDA) RNG
-  states of every rank under ``checkpoint['rng_states']`` (gathered from all
-  ranks; only plain tensors, ints and lists, so ``weights_only=True`` reads
-  them); ``after_load_checkpoint`` picks this rank's states and restores
-  them when the next training epoch starts.
+- At the end of each training epoch (and of each iteration at which an
+  iteration-based ``CheckpointHook`` saves), before ``CheckpointHook`` runs,
+  every rank's python, numpy, torch (and CUDA) RNG states are gathered;
+  ``before_save_checkpoint`` (called on rank 0 only: mmengine's
+  ``Runner.save_checkpoint`` is ``master_only``) stores them under
+  ``checkpoint['rng_states']`` (plain tensors, ints and lists, so
+  ``weights_only=True`` reads them). ``after_load_checkpoint`` picks this
+  rank's states; they are restored when the next training epoch starts.
 - Validation and testing leave the training RNG states as they found them
   (their dataloader iterator draws a seed from the torch RNG), so the state
   saved at the end of an epoch is the state the next epoch starts with.
@@ -28,6 +31,7 @@ epoch as in an uninterrupted one. Resuming from a checkpoint written in the
 middle of an epoch (iteration-based loops) restores the states too, but the
 workers of that partial epoch start afresh.
 """
+import logging
 import random
 from functools import partial
 from typing import Any, Dict, List, Optional
@@ -36,7 +40,7 @@ import numpy as np
 import torch
 from mmaction.registry import FUNCTION, HOOKS
 from mmengine.dist import all_gather_object, get_dist_info
-from mmengine.hooks import Hook
+from mmengine.hooks import CheckpointHook, Hook
 from mmengine.logging import print_log
 
 __all__ = [
@@ -127,18 +131,51 @@ class ResumeRandomnessHook(Hook):
         self.seed_workers = seed_workers
         self._pending: Optional[Dict[str, Any]] = None
         self._eval_state: Optional[Dict[str, Any]] = None
+        self._gathered: Optional[List[Dict[str, Any]]] = None
 
     # ----------------------------------------------------------- checkpoint
+    def _gather(self) -> None:
+        """Collect every rank's states (collective: all ranks call it)."""
+        self._gathered = all_gather_object(capture_rng_state())
+
+    def after_train_epoch(self, runner) -> None:
+        checkpoint_hooks = [
+            h for h in runner.hooks if isinstance(h, CheckpointHook)
+        ]
+        if any(h.by_epoch for h in checkpoint_hooks):
+            self._gather()
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None,
+                         outputs=None) -> None:
+        for hook in runner.hooks:
+            if isinstance(hook, CheckpointHook) and not hook.by_epoch and (
+                    self.every_n_train_iters(runner, hook.interval) or
+                    (hook.save_last and self.is_last_train_iter(runner))):
+                self._gather()
+                return
+
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        """Store every rank's RNG states (a collective call on all ranks)."""
-        states: List[Dict[str, Any]] = all_gather_object(capture_rng_state())
+        """Store the states gathered for this checkpoint (rank 0 only)."""
+        states = self._gathered
+        if states is None and get_dist_info()[1] == 1:
+            states = [capture_rng_state()]
+        if states is None:
+            print_log(
+                'No RNG states were gathered for this checkpoint; a run '
+                'resumed from it will not repeat the original.',
+                logger='current', level=logging.WARNING)
+            return
         checkpoint[CHECKPOINT_KEY] = dict(
             world_size=len(states), states=states)
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        """Pick this rank's states; they are restored when training starts."""
+        """Pick this rank's states; they are restored when training starts.
+
+        Only when resuming: ``load_from`` and testing keep the run's own
+        randomness.
+        """
         saved = checkpoint.get(CHECKPOINT_KEY)
-        if not saved:
+        if not saved or not getattr(runner, '_resume', False):
             return
         rank, world_size = get_dist_info()
         if saved['world_size'] != world_size:
@@ -146,7 +183,7 @@ class ResumeRandomnessHook(Hook):
                 f'The checkpoint holds RNG states of {saved["world_size"]} '
                 f'ranks, this run has {world_size}: random numbers are not '
                 'restored (the resumed run will not repeat the original).',
-                logger='current', level='WARNING')
+                logger='current', level=logging.WARNING)
             return
         self._pending = saved['states'][rank]
 
@@ -169,6 +206,7 @@ class ResumeRandomnessHook(Hook):
 
     def before_train_epoch(self, runner) -> None:
         """Restore the loaded states; restart persistent workers."""
+        self._gathered = None
         if self._pending is not None:
             restore_rng_state(self._pending)
             self._pending = None

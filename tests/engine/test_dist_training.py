@@ -388,6 +388,9 @@ def test_dist_train_matches_single_process_test(probe_dir, data):
     ckpt_path = work_dir / 'epoch_2.pth'
     ckpt = safe_torch_load(str(ckpt_path))
     assert ckpt['meta']['epoch'] == 2 and ckpt['meta']['iter'] == 4
+    # ResumeRandomnessHook gathered the RNG states of both ranks
+    assert ckpt['rng_states']['world_size'] == NUM_PROCS
+    assert len(ckpt['rng_states']['states']) == NUM_PROCS
 
     # Validation: DefaultSampler pads 9 videos to 10 (rank 0: 0,2,4,6,8;
     # rank 1: 1,3,5,7 and 0 again); collect_results drops the duplicate.
