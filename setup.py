@@ -36,7 +36,8 @@ install_requires = [
     'mmaction2>=1.2.0,<1.3',
     'open_clip_torch>=2.32',
     "decord>=0.6.0; platform_machine=='x86_64' or platform_machine=='AMD64'",
-    "av>=10; platform_machine!='x86_64' and platform_machine!='AMD64'",
+    # PyAV: decodes where decord cannot (aarch64, dmlc/decord#336 widths)
+    'av>=10',
     'einops>=0.6',
     'fvcore>=0.1.5.post20221221',
     'numpy',
@@ -58,7 +59,7 @@ setup(
     python_requires='>=3.9',
     install_requires=install_requires,
     extras_require={
-        'tests': ['pytest>=7', 'hypothesis>=6', 'av>=10'],
+        'tests': ['pytest>=7', 'hypothesis>=6'],
     },
     include_package_data=True,
     package_data={'dist_plugin': ['label_maps/*.txt', 'label_maps/*.json']},

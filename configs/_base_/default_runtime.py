@@ -13,9 +13,13 @@ default_hooks = dict(
 # (RobustVideoDataset); it reports how many, and which, every epoch.
 # OfficialCheckpointHook: load_from / tools/test.py accept official DiST
 # checkpoints and convert them on the fly.
+# ResumeRandomnessHook: checkpoints carry the RNG states of every rank and
+# dataloader workers are seeded resume-exactly, so `--resume` repeats the
+# interrupted run bit for bit.
 custom_hooks = [
     dict(type='SkipReportHook'),
-    dict(type='OfficialCheckpointHook')
+    dict(type='OfficialCheckpointHook'),
+    dict(type='ResumeRandomnessHook')
 ]
 
 # Frozen CLIP runs under no_grad and every new parameter is used, so DDP

@@ -175,20 +175,24 @@ def list_videos(path: str,
 
 def sample_frames(video: str, num_frames: int = 8) -> np.ndarray:
     """``num_frames`` RGB frames spread evenly over ``video``
-    ``[N, H, W, 3]`` (decord, else PyAV)."""
+    ``[N, H, W, 3]`` (decord, else or where it fails PyAV)."""
     try:
         import decord
-        reader = decord.VideoReader(video, num_threads=1)
-        total = len(reader)
-        indices = np.linspace(0, total - 1, min(num_frames, total))
-        return reader.get_batch(np.round(indices).astype(int).tolist()
-                                ).asnumpy()
     except ImportError:
-        from dist_plugin.utils.video_io import read_video
-        frames = read_video(video, backend='pyav')
-        indices = np.linspace(0, len(frames) - 1, min(num_frames,
-                                                      len(frames)))
-        return frames[np.round(indices).astype(int)]
+        decord = None
+    if decord is not None:
+        try:
+            reader = decord.VideoReader(video, num_threads=1)
+            total = len(reader)
+            indices = np.linspace(0, total - 1, min(num_frames, total))
+            return reader.get_batch(np.round(indices).astype(int).tolist()
+                                    ).asnumpy()
+        except decord.DECORDError:
+            pass  # e.g. the frame widths of dmlc/decord#336: PyAV below
+    from dist_plugin.utils.video_io import read_video
+    frames = read_video(video, backend='pyav')
+    indices = np.linspace(0, len(frames) - 1, min(num_frames, len(frames)))
+    return frames[np.round(indices).astype(int)]
 
 
 def draw_prediction(frames: np.ndarray,

@@ -10,6 +10,10 @@ model-zoo name, an http(s) URL or a local file and returns a checkpoint that
 * An interrupted transfer is resumed with an HTTP ``Range`` request when the
   server answers ``206 Partial Content``; otherwise it restarts cleanly.
 * A known SHA-256 is checked; a mismatch deletes the file.
+* The official zoo publishes no SHA-256. The digest of a file first
+  downloaded and verified to load is recorded beside it (``<file>.sha256``,
+  ``sha256sum`` format) and pins it from then on: a later change of the
+  cached file, or a new download of other bytes, is refused.
 * The file must load with ``torch.load(weights_only=True)`` (see
   :func:`~dist_plugin.upstream_fixes.safe_checkpoint.safe_torch_load`);
   otherwise it is deleted.
@@ -41,6 +45,8 @@ CACHE_ENV = 'DIST_PLUGIN_CACHE'
 PART_SUFFIX = '.part'
 #: Suffix added to the stem of converted official checkpoints.
 CONVERTED_SUFFIX = '_converted'
+#: Suffix of the file recording a download's SHA-256 (trust on first use).
+HASH_SUFFIX = '.sha256'
 
 _NETWORK_ERRORS = (ConnectionError, socket.timeout, TimeoutError,
                    http.client.IncompleteRead, http.client.RemoteDisconnected,
@@ -81,6 +87,30 @@ def sha256_file(path: str, chunk_size: int = 1 << 20) -> str:
         for block in iter(lambda: f.read(chunk_size), b''):
             digest.update(block)
     return digest.hexdigest()
+
+
+def read_recorded_sha256(path: str) -> Optional[str]:
+    """The digest recorded for ``path`` at its first download, or None."""
+    record = path + HASH_SUFFIX
+    if not osp.isfile(record):
+        return None
+    with open(record, encoding='utf-8') as f:
+        text = f.read().split()
+    if not text or not re.fullmatch(r'[0-9a-f]{64}', text[0]):
+        raise ChecksumError(
+            f'{record} is damaged (no SHA-256 in it). Delete it and '
+            f'{path} to download the file again.')
+    return text[0]
+
+
+def record_sha256(path: str, digest: str) -> str:
+    """Write ``<path>.sha256`` (``sha256sum -c`` format), atomically."""
+    record = path + HASH_SUFFIX
+    tmp = record + PART_SUFFIX
+    with open(tmp, 'w', encoding='utf-8') as f:
+        f.write(f'{digest}  {osp.basename(path)}\n')
+    os.replace(tmp, record)
+    return record
 
 
 def _remove(path: str) -> None:
@@ -335,21 +365,44 @@ def fetch_checkpoint(source: str,
             url, name = entry.url, entry.name + '.pth'
             sha256 = sha256 or entry.sha256
         path = osp.join(out_dir, name)
+        recorded = read_recorded_sha256(path)
         if osp.isfile(path) and sha256 and sha256_file(path) != sha256:
             print_log(f'{path} does not match the expected SHA-256; '
                       'downloading it again.', logger='current')
             _remove(path)
         if osp.isfile(path):
+            digest = sha256_file(path)
+            if not sha256 and recorded and digest != recorded:
+                raise ChecksumError(
+                    f'{path} changed since it was downloaded and verified: '
+                    f'its SHA-256 is now {digest}, {path}{HASH_SUFFIX} '
+                    f'recorded {recorded}. Refusing to use it. Delete both '
+                    'files to download again, or pass --sha256 to pin the '
+                    'file you trust.')
             print_log(f'Using the cached {path}.', logger='current')
         else:
-            download_file(url, path, sha256, progress, max_attempts, timeout)
-        digest = sha256_file(path)
+            try:
+                download_file(url, path, sha256 or recorded, progress,
+                              max_attempts, timeout)
+            except ChecksumError as err:
+                if sha256 or not recorded:
+                    raise
+                raise ChecksumError(
+                    f'{url} now serves other bytes than when {path} was '
+                    f'first downloaded and verified (SHA-256 recorded in '
+                    f'{path}{HASH_SUFFIX}): {err} Refusing the new file. If '
+                    'the change is expected, delete the record or pass '
+                    '--sha256.') from None
+            digest = sha256_file(path)
     try:
         checkpoint = load_checkpoint_file(path)
     except NotACheckpointError:
         if path != source:  # never delete a user's own file
             _remove(path)
         raise
+    if path != source and read_recorded_sha256(path) != digest:
+        # first download verified to load (or a newly pinned --sha256)
+        record_sha256(path, digest)
     if not (convert and detect_official_method(checkpoint)):
         if not _has_dist_weights(checkpoint):
             print_log(f'{path} holds no DiST (neck.*) weights.',

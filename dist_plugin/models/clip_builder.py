@@ -2,7 +2,9 @@
 
 Weights may come from an open_clip pretrained tag, a local state-dict file
 (``.pt``/``.pth``/``.bin``/``.safetensors``) or an OpenAI TorchScript archive.
-Nothing is unpickled without ``weights_only=True``.
+Nothing is unpickled without ``weights_only=True``; TorchScript archives are
+read as data (:mod:`dist_plugin.models.torchscript_weights`), their code is
+never run.
 """
 import copy
 import os
@@ -16,6 +18,7 @@ from mmengine.logging import print_log
 from open_clip.model import resize_pos_embed
 
 from dist_plugin.upstream_fixes.safe_checkpoint import safe_torch_load
+from .torchscript_weights import read_torchscript_state_dict
 
 ArchType = Union[str, Dict]
 
@@ -86,9 +89,9 @@ def load_clip_state_dict(path: str) -> Dict[str, torch.Tensor]:
         from safetensors.torch import load_file
         state_dict = load_file(path, device='cpu')
     elif _is_torchscript_archive(path):
-        # OpenAI's released files are TorchScript archives: torch.jit.load
-        # reads them without running pickled Python code.
-        state_dict = torch.jit.load(path, map_location='cpu').state_dict()
+        # OpenAI's released files are TorchScript archives: read their
+        # tensors as data; torch.jit.load would run the archive's code.
+        state_dict = read_torchscript_state_dict(path)
     else:
         state_dict = safe_torch_load(path, map_location='cpu')
     if isinstance(state_dict, dict) and 'state_dict' in state_dict:

@@ -15,12 +15,14 @@ anything imports ``mmaction.models`` (``import dist_plugin`` calls it).
 - item 8 ``cpu_amp_optim_wrapper``: ``CPUAwareAmpOptimWrapper``.
 - ``package_utils_importlib``: ``mmaction::`` config bases without
   ``pkg_resources`` (setuptools >= 82; mmengine PR #1676).
+- ``decord_pyav_fallback``: PyAV decodes the frame widths decord 0.6 cannot
+  (dmlc/decord#336) inside mmaction's ``DecordDecode`` step.
 """
 from typing import Dict
 
-from . import (bf16_head_scores, drn_standin, numpy2_color_jitter,
-               numpy2_removed_aliases, package_utils_importlib,
-               safe_checkpoint)
+from . import (bf16_head_scores, decord_pyav_fallback, drn_standin,
+               numpy2_color_jitter, numpy2_removed_aliases,
+               package_utils_importlib, safe_checkpoint)
 from .cpu_amp_optim_wrapper import CPUAwareAmpOptimWrapper
 from .cpu_distributed import needs_cpu_distributed, setup_cpu_distributed
 from .safe_checkpoint import (allow_checkpoint_globals,
@@ -35,6 +37,7 @@ _FIXES = (
     ('bf16_head_scores', bf16_head_scores.apply),
     ('safe_checkpoint', safe_checkpoint.apply),
     ('package_utils_importlib', package_utils_importlib.apply),
+    ('decord_pyav_fallback', decord_pyav_fallback.apply),
 )
 _STATUS: Dict[str, bool] = {}
 

@@ -1,14 +1,21 @@
-"""Write and read small encoded videos (demo data, tests).
+"""Write and read encoded videos; PyAV decoding where decord fails.
 
 ``write_video`` produces a real MP4 file that decord, PyAV and OpenCV decode
 to the same frames. With PyAV and ``libx264`` (the default) the stream is
 H.264 High 4:4:4 at constant quantiser 0, so the only loss is the RGB <-> YUV
 rounding: decoded pixels differ from the input by at most 2.
+
+decord 0.6.0 (no release since 2022) cannot return frames 8, 12, 16, 24, 48
+or 72 pixels wide (dmlc/decord#336). :func:`decode_frames_pyav` decodes the
+same frame indices with PyAV; ``read_video`` and the ``DecordDecode`` step of
+mmaction pipelines (:mod:`dist_plugin.upstream_fixes.decord_pyav_fallback`)
+fall back to it when decord raises.
 """
+import io
 import os
 import os.path as osp
 from fractions import Fraction
-from typing import Optional
+from typing import List, Optional, Sequence, Union
 
 import numpy as np
 
@@ -124,17 +131,60 @@ def write_video(path: str,
     return path
 
 
+def decode_frames_pyav(source: Union[str, io.IOBase],
+                       frame_inds: Sequence[int],
+                       name: Optional[str] = None) -> List[np.ndarray]:
+    """Decode the frames ``frame_inds`` (0-based, in stream order) with PyAV.
+
+    Args:
+        source (str | file-like): Video file or its bytes as a file object.
+        frame_inds (Sequence[int]): Frames to return, in the order given
+            (repeats allowed).
+        name (str, optional): File name for error messages. Defaults to
+            ``source`` when it is a path.
+
+    Returns:
+        list[np.ndarray]: RGB frames, uint8 ``[H, W, 3]``, one per index.
+    """
+    import av
+
+    name = name or (source if isinstance(source, str) else '<video bytes>')
+    wanted = [int(i) for i in np.asarray(frame_inds).ravel()]
+    if not wanted:
+        return []
+    if min(wanted) < 0:
+        raise ValueError(f'{name}: negative frame index {min(wanted)}')
+    needed, last = set(wanted), max(wanted)
+    decoded = {}
+    count = 0
+    with av.open(source) as container:
+        for frame in container.decode(video=0):
+            if count in needed:
+                decoded[count] = frame.to_ndarray(format='rgb24')
+            count += 1
+            if count > last:
+                break
+    missing = sorted(needed - set(decoded))
+    if missing:
+        raise ValueError(
+            f'{name}: PyAV decoded {count} frames, frame(s) {missing[:5]} '
+            'do not exist (truncated or damaged video)')
+    return [decoded[i].copy() for i in wanted]
+
+
 def read_video(path: str, backend: Optional[str] = None) -> np.ndarray:
     """Decode every frame of a video file.
 
     Args:
         path (str): Video file.
         backend (str, optional): ``'decord'`` or ``'pyav'``. ``None`` uses
-            decord when it is installed, else PyAV. Defaults to None.
+            decord when it is installed (PyAV where decord fails, e.g. the
+            widths of dmlc/decord#336), else PyAV. Defaults to None.
 
     Returns:
         np.ndarray: RGB frames, uint8, shape ``[T, H, W, 3]``.
     """
+    fallback = backend is None
     if backend is None:
         try:
             import decord  # noqa: F401
@@ -143,8 +193,13 @@ def read_video(path: str, backend: Optional[str] = None) -> np.ndarray:
             backend = 'pyav'
     if backend == 'decord':
         import decord
-        reader = decord.VideoReader(path, num_threads=1)
-        return reader.get_batch(list(range(len(reader)))).asnumpy()
+        try:
+            reader = decord.VideoReader(path, num_threads=1)
+            return reader.get_batch(list(range(len(reader)))).asnumpy()
+        except decord.DECORDError:
+            if not fallback:
+                raise
+            backend = 'pyav'
     if backend == 'pyav':
         import av
         with av.open(path) as container:

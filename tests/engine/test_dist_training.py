@@ -5,7 +5,9 @@
   single-process ``tools/test.py`` of the saved checkpoint.
 - ``tools/train.py --amp`` on CPU: bfloat16 autocast, float32 weights.
 - ``tools/train.py --resume`` after a SIGKILL in the middle of an epoch gives
-  the run an uninterrupted training would have given.
+  the run an uninterrupted training would have given, with random frame
+  sampling, random crops, flips and mixup/cutmix on and two persistent
+  dataloader workers (``ResumeRandomnessHook``).
 
 Every run loads :data:`PROBE_MODULE` (written to ``tmp_path``, imported via
 ``custom_imports``): a hook that appends what each rank did to
@@ -112,6 +114,8 @@ class TrainingProbeHook(Hook):
             event='train_iter', epoch=runner.epoch, iter=runner.iter,
             samples=[s.metainfo['sample_idx']
                      for s in data_batch['data_samples']],
+            input_sums=[float(x.double().sum())
+                        for x in data_batch['inputs']],
             loss=float(outputs['loss']))
 
     def _record_eval(self, mode, outputs):
@@ -144,13 +148,20 @@ class TrainingProbeHook(Hook):
 
 
 # --------------------------------------------------------------- helpers
-def _pipeline(random_sampling: bool):
+def _pipeline(random_sampling: bool, augment: bool = False):
+    crop_flip = [
+        dict(type='RandomResizedCrop', area_range=(0.4, 1.0),
+             aspect_ratio_range=(0.75, 1.333)),
+        dict(type='Resize', scale=(32, 32), keep_ratio=False),
+        dict(type='Flip', flip_ratio=0.5),
+    ] if augment else []
     return [
         dict(type='DecordInit'),
         dict(type='UniformSample', clip_len=CLIP_LEN, num_clips=1,
              test_mode=not random_sampling),
         dict(type='DecordDecode'),
         dict(type='Resize', scale=(32, 32), keep_ratio=False),
+        *crop_flip,
         dict(type='FormatShape', input_format='NCTHW'),
         # sample_idx lets the probe name each sample across ranks
         dict(type='PackActionInputs',
@@ -158,10 +169,12 @@ def _pipeline(random_sampling: bool):
     ]
 
 
-def _loader(files, num_classes, pipeline, test_mode, batch_size):
+def _loader(files, num_classes, pipeline, test_mode, batch_size,
+            num_workers=0):
     return dict(
         batch_size=batch_size,
-        num_workers=0,
+        num_workers=num_workers,
+        persistent_workers=num_workers > 0,
         sampler=dict(type='DefaultSampler', shuffle=not test_mode),
         dataset=dict(
             type='RobustVideoDataset',
@@ -173,11 +186,29 @@ def _loader(files, num_classes, pipeline, test_mode, batch_size):
 
 
 def write_config(path, data, max_epochs=2, train_batch=2,
-                 random_sampling=True, param_scheduler=None):
-    """Write a tiny-DiST config file; return its path."""
+                 random_sampling=True, param_scheduler=None, augment=False,
+                 num_workers=0, rng_hook=True):
+    """Write a tiny-DiST config file; return its path.
+
+    ``augment`` adds random crops, flips and mixup/cutmix to training;
+    ``rng_hook`` adds ``ResumeRandomnessHook`` (as the default runtime does).
+    """
     train, val = data
     names = train.class_names
     val_loader = _loader(val, len(names), _pipeline(False), True, 2)
+    model = tiny_dist_model(
+        num_classes=len(names), clip_len=CLIP_LEN, class_names=names)
+    if augment:
+        model['data_preprocessor']['blending'] = dict(
+            type='RandomBatchAugment',
+            augments=[
+                dict(type='MixupBlending', alpha=0.8, num_classes=len(names)),
+                dict(type='CutmixBlending', alpha=1., num_classes=len(names))
+            ],
+            probs=[0.5, 0.5])
+    hooks = [dict(type='TrainingProbeHook')]
+    if rng_hook:
+        hooks.append(dict(type='ResumeRandomnessHook'))
     metric = dict(type='RobustAccMetric',
                   metric_list=('top_k_accuracy', 'mean_class_accuracy'))
     cfg = dict(
@@ -185,11 +216,10 @@ def write_config(path, data, max_epochs=2, train_batch=2,
         custom_imports=dict(
             imports=['dist_plugin', 'dist_training_probe'],
             allow_failed_imports=False),
-        model=tiny_dist_model(
-            num_classes=len(names), clip_len=CLIP_LEN, class_names=names),
+        model=model,
         train_dataloader=_loader(train, len(names),
-                                 _pipeline(random_sampling), False,
-                                 train_batch),
+                                 _pipeline(random_sampling, augment), False,
+                                 train_batch, num_workers),
         val_dataloader=val_loader,
         # the validation data and pipeline, so test.py repeats validation
         test_dataloader=val_loader,
@@ -206,7 +236,7 @@ def write_config(path, data, max_epochs=2, train_batch=2,
         default_hooks=dict(
             checkpoint=dict(type='CheckpointHook', interval=1),
             logger=dict(type='LoggerHook', interval=1)),
-        custom_hooks=[dict(type='TrainingProbeHook')],
+        custom_hooks=hooks,
         # logged values are the iteration's own, not a running mean
         log_processor=dict(window_size=1),
         env_cfg=dict(dist_cfg=dict(backend='gloo')),
@@ -358,6 +388,9 @@ def test_dist_train_matches_single_process_test(probe_dir, data):
     ckpt_path = work_dir / 'epoch_2.pth'
     ckpt = safe_torch_load(str(ckpt_path))
     assert ckpt['meta']['epoch'] == 2 and ckpt['meta']['iter'] == 4
+    # ResumeRandomnessHook gathered the RNG states of both ranks
+    assert ckpt['rng_states']['world_size'] == NUM_PROCS
+    assert len(ckpt['rng_states']['states']) == NUM_PROCS
 
     # Validation: DefaultSampler pads 9 videos to 10 (rank 0: 0,2,4,6,8;
     # rank 1: 1,3,5,7 and 0 again); collect_results drops the duplicate.
@@ -435,6 +468,27 @@ def test_train_amp_bf16_on_cpu(probe_dir, data):
     assert neck and all(v.dtype == torch.float32 for v in neck.values())
     assert all(torch.isfinite(v).all() for v in neck.values())
 
+    # the float32 validation of the AMP run equals a float32 tools/test.py
+    # of its checkpoint: the text embeddings cached during the bf16 training
+    # step are the float32 ones
+    test_dir = tmp_path / 'amp_test'
+    run_tool([
+        sys.executable, 'tools/test.py', str(config),
+        str(work_dir / 'epoch_1.pth'), '--work-dir', str(test_dir)
+    ], tool_env(tmp_path))
+    val_scores = {e['sample_idx']: e['scores']
+                  for e in events(probe, 'val_sample')}
+    test_scores = {e['sample_idx']: e['scores']
+                   for e in events(read_probe(test_dir), 'test_sample')}
+    assert sorted(val_scores) == sorted(test_scores) == list(range(NUM_VAL))
+    for idx, scores in test_scores.items():
+        torch.testing.assert_close(
+            torch.tensor(val_scores[idx]), torch.tensor(scores), rtol=1e-6,
+            atol=1e-7)
+    test_metrics = metrics_of(json.loads(next(
+        test_dir.glob('*/*.json')).read_text()))
+    assert test_metrics == metrics_of(events(probe, 'val_epoch')[-1]['metrics'])
+
 
 def test_resume_after_kill_matches_uninterrupted(probe_dir, data):
     tmp_path = probe_dir
@@ -448,12 +502,14 @@ def test_resume_after_kill_matches_uninterrupted(probe_dir, data):
         dict(type='CosineAnnealingLR', T_max=total - warmup, eta_min=1e-5,
              by_epoch=False, begin=warmup, end=total)
     ]
-    # mmengine's checkpoints hold no RNG state, so a resumed run only
-    # repeats an uninterrupted one when the training pipeline draws no
-    # random numbers; the sampler's shuffle is seeded per epoch and resumes
+    # every source of randomness on: random frame sampling, crops, flips,
+    # mixup/cutmix, two persistent workers; ResumeRandomnessHook stores the
+    # RNG states in the checkpoints and seeds the workers resume-exactly
     config = write_config(
         tmp_path / 'tiny_dist_resume.py', data, max_epochs=max_epochs,
-        train_batch=2, random_sampling=False, param_scheduler=schedule)
+        train_batch=2, random_sampling=True, param_scheduler=schedule,
+        augment=True, num_workers=2,
+        rng_hook=os.environ.get('DIST_TEST_RESUME_WITHOUT_RNG_HOOK') != '1')
     # one thread per run: the reference runs beside the other two, and both
     # do the same arithmetic
     env = tool_env(tmp_path, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
@@ -500,6 +556,21 @@ def test_resume_after_kill_matches_uninterrupted(probe_dir, data):
     ]
     resumed_iters = [e['iter'] for e in resumed_probe][pause_at:]
     assert resumed_iters == list(range(iters_per_epoch, total))
+    # the data of every resumed iteration (frames, crops, flips drawn in the
+    # workers) is the uninterrupted run's
+    ref_probe = [e for e in read_probe(ref_dir) if e['event'] == 'train_iter']
+    for got, want in zip(resumed_probe[pause_at:],
+                         ref_probe[iters_per_epoch:]):
+        assert got['iter'] == want['iter']
+        assert got['samples'] == want['samples'], got['iter']
+        assert got['input_sums'] == want['input_sums'], got['iter']
+    # and randomness is really on: a video's clip differs between epochs
+    per_epoch = [{s: v for e in ref_probe if e['epoch'] == epoch
+                  for s, v in zip(e['samples'], e['input_sums'])}
+                 for epoch in range(max_epochs)]
+    assert any(per_epoch[0][s] != per_epoch[1][s] for s in per_epoch[0])
+    ckpt_1 = safe_torch_load(str(work_dir / 'epoch_1.pth'))
+    assert len(ckpt_1['rng_states']['states']) == 1
     ckpt = safe_torch_load(str(work_dir / f'epoch_{max_epochs}.pth'))
     ref_ckpt = safe_torch_load(str(ref_dir / f'epoch_{max_epochs}.pth'))
     assert ckpt['meta']['iter'] == ref_ckpt['meta']['iter'] == total

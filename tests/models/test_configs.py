@@ -72,3 +72,67 @@ def test_recipe_of_the_user_facing_config():
             jitter['hue']) == (0.4, 0.4, 0.2, 0.1)
     assert cfg.val_evaluator.metric_list == ('top_k_accuracy',
                                              'mean_class_accuracy')
+
+
+#: Every runnable config: the zoo, the user-facing one, zero-shot, demo and
+#: the worked example (``_``-prefixed files are bases, not configs).
+ALL_CONFIGS = sorted(
+    p for p in glob.glob(osp.join(REPO, 'configs', '**', '*.py'),
+                         recursive=True) +
+    glob.glob(osp.join(REPO, 'projects', 'swap_into_mmaction', 'configs',
+                       '*.py'))
+    if '_base_' not in p.split(osp.sep)
+    and not osp.basename(p).startswith('_'))
+SAMPLERS = ('UniformSample', 'SampleFrames')
+
+
+def _sampling_step(pipeline, where):
+    steps = [t for t in pipeline if t['type'] in SAMPLERS]
+    assert len(steps) == 1, f'{where}: expected one frame sampler, got {steps}'
+    return steps[0]
+
+
+def test_all_configs_are_listed():
+    assert len(ALL_CONFIGS) >= len(CONFIGS) + 6
+
+
+@pytest.mark.parametrize(
+    'path', ALL_CONFIGS, ids=lambda p: osp.relpath(p, REPO))
+def test_dataloader_pipelines_match_the_neck(path):
+    """The pipelines the dataloaders really use (not the top-level
+    ``*_pipeline`` variables) sample ``num_frames * alpha`` frames, and
+    validation/testing sample deterministically."""
+    cfg = Config.fromfile(path)
+    alpha = cfg.model.backbone.alpha
+    neck = cfg.model.neck
+    zoo = path in CONFIGS or osp.basename(path) == 'dist_vitb_k400.py'
+    loaders = [name for name in ('train_dataloader', 'val_dataloader',
+                                 'test_dataloader') if cfg.get(name)]
+    # zero-shot configs only test; every config can be tested
+    assert 'test_dataloader' in loaders
+    if 'zeroshot' not in path:
+        assert len(loaders) == 3, loaders
+    for loader in loaders:
+        pipeline = cfg[loader].dataset.pipeline
+        where = f'{osp.basename(path)} {loader}'
+        step = _sampling_step(pipeline, where)
+        clip_len = step['clip_len']
+        if neck.type == 'DiSTIntegrationNeck':
+            assert neck.num_frames * alpha == clip_len, where
+            assert neck.alpha == alpha, where
+        else:  # frozen-CLIP baseline: any multiple of alpha
+            assert clip_len % alpha == 0, where
+        test_mode = step.get('test_mode', False)
+        assert test_mode == (loader != 'train_dataloader'), where
+        assert bool(cfg[loader].dataset.get('test_mode', False)) == \
+            (loader != 'train_dataloader'), where
+        if zoo:
+            # the official protocol: 1 training clip, 3 test clips
+            expected_clips = {'train_dataloader': 1, 'val_dataloader': 1,
+                              'test_dataloader': 3}[loader]
+            assert step['num_clips'] == expected_clips, where
+            if loader == 'train_dataloader':
+                assert any(t['type'] == 'RandomResizedCrop'
+                           for t in pipeline), where
+            else:
+                assert any(t['type'] == 'CenterCrop' for t in pipeline), where

@@ -211,3 +211,16 @@ def test_position_embedding_resizes_for_larger_input():
     feats = model.backbone(_clip(size=48))
     assert feats.layer_tokens[0].shape == (8, 10, 64)
     assert feats.grid_size == (3, 3)
+
+
+def test_backbone_and_neck_alpha_must_agree():
+    """Backbone alpha 3 samples frames 0, 3, 6, 9 of 12; a neck built for
+    alpha 2 would pool pairs of dense frames: refused with a clear error."""
+    cfg = tiny_dist_model(num_classes=3, clip_len=12, alpha=3)
+    cfg['neck']['alpha'] = 2  # num_frames stays 12 / 3 = 4
+    recognizer = MODELS.build(cfg)
+    video = _clip(frames=12)
+    with pytest.raises(ValueError, match=r'12 dense frames with 4 sparse '
+                       r'frames do not match the neck alpha=2; use the same '
+                       r'alpha in the backbone and the neck'):
+        recognizer.neck(recognizer.backbone(video))

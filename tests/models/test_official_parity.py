@@ -62,6 +62,25 @@ def test_matches_official_outputs(case_path):
 
 
 @pytest.mark.parametrize('case_path', CASES, ids=osp.basename)
+def test_train_mode_matches_official_train_logits(case_path):
+    """The official model has no dropout, BatchNorm or drop-path: in train
+    mode (autograd on) it gives ``logits_train``, equal to the eval logits.
+    Fixtures without ``logits_train`` (tiny-a) are checked against their eval
+    logits, which the official code gives in train mode too."""
+    case, model = _build(case_path)
+    expected = case.get('logits_train', case['logits'])
+    model.train()
+    assert model.neck.training and not model.backbone.visual.training
+    logits = model(case_video(case)[:, None], mode='tensor', stage='head')
+    assert logits.requires_grad  # a real training-mode forward
+    torch.testing.assert_close(logits.detach(), expected, **TOL)
+    # and the two passes agree with each other (no stochastic layer)
+    with torch.no_grad():
+        again = model(case_video(case)[:, None], mode='tensor', stage='head')
+    torch.testing.assert_close(again, logits.detach(), **TOL)
+
+
+@pytest.mark.parametrize('case_path', CASES, ids=osp.basename)
 def test_a_single_wrong_weight_breaks_parity(case_path):
     """The comparison is sensitive: perturbing one DiST weight fails the
     parity check itself (``TOL``), not some other threshold."""

@@ -17,7 +17,7 @@ from typing import Dict, List, Tuple
 import numpy as np
 import pytest
 import torch
-from helpers.video import write_video
+from helpers.video import make_random_video, write_video
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from mmaction.datasets.transforms import SampleFrames, UniformSample
@@ -28,6 +28,7 @@ from dist_plugin.checkpoint import (convert_official_state_dict,
 from dist_plugin.checkpoint.convert import LEGACY_RENAMES
 from dist_plugin.datasets import RobustVideoDataset
 from dist_plugin.models.backbones import FrozenCLIPViT
+from dist_plugin.utils.video_io import decode_frames_pyav
 
 #: Settings shared by the slower properties (they build models or videos).
 SLOW = settings(
@@ -488,7 +489,7 @@ def grey_levels(num_frames: int) -> np.ndarray:
 @SLOW
 @given(
     height=st.integers(8, 48),
-    width=st.integers(8, 48).filter(lambda w: w not in DECORD_BAD_WIDTHS),
+    width=st.integers(8, 48),  # DECORD_BAD_WIDTHS included (PyAV fallback)
     num_frames=st.integers(1, 20),
     label=st.integers(0, 4),
     test_mode=st.booleans())
@@ -530,25 +531,49 @@ def test_real_videos_decode_to_the_clip_shape(height, width, num_frames,
 
 
 @pytest.mark.parametrize('width', DECORD_BAD_WIDTHS)
-def test_decord_bad_widths_are_flagged_not_crashing(tmp_path, width):
-    """Upstream decord bug: these widths cannot be decoded. In test mode the
-    video is scored as failed (zero input, ``decode_failed``) and the run
-    goes on; when decord is fixed this test fails and the widths can join
-    the property above."""
-    write_grey_video(str(tmp_path / 'good.mp4'), 8, 16, 32)
-    write_grey_video(str(tmp_path / 'bad.mp4'), 8, 16, width)
+def test_decord_bad_widths_decode_through_the_pyav_fallback(tmp_path, width):
+    """Upstream decord bug (dmlc/decord#336): these widths cannot be decoded
+    by decord. The ``DecordDecode`` step falls back to PyAV, so such videos
+    train and test like any other (right frames, nothing skipped)."""
+    import decord
+    levels = write_grey_video(str(tmp_path / 'bad.mp4'), 8, 16, width)
+    reader = decord.VideoReader(str(tmp_path / 'bad.mp4'), num_threads=1)
+    with pytest.raises(decord.DECORDError, match='DECORDArrayCopyFromTo'):
+        reader.get_batch([0])  # the upstream defect is still there
     ann_file = tmp_path / 'list.txt'
-    ann_file.write_text('bad.mp4 1\ngood.mp4 2\n')
-    dataset = RobustVideoDataset(
-        str(ann_file),
-        pipeline(True),
-        data_prefix=dict(video=str(tmp_path)),
-        num_classes=5,
-        test_mode=True)
-    bad = dataset[0]
-    assert bad['data_samples'].metainfo['decode_failed'] is True
-    assert 'DECORDArrayCopyFromTo' in \
-        bad['data_samples'].metainfo['decode_error']
-    assert tuple(bad['inputs'].shape) == (1, 3, CLIP_LEN, SIZE, SIZE)
-    assert int(bad['data_samples'].gt_label) == 1
-    assert dataset[1]['data_samples'].metainfo['decode_failed'] is False
+    ann_file.write_text('bad.mp4 1\n')
+    for test_mode in (True, False):
+        dataset = RobustVideoDataset(
+            str(ann_file),
+            pipeline(test_mode),
+            data_prefix=dict(video=str(tmp_path)),
+            num_classes=5,
+            test_mode=test_mode)
+        sample = dataset[0]
+        meta = sample['data_samples'].metainfo
+        if test_mode:
+            assert meta['decode_failed'] is False
+        else:
+            assert meta['skipped_videos'] == ()
+        assert tuple(sample['inputs'].shape) == (1, 3, CLIP_LEN, SIZE, SIZE)
+        assert int(sample['data_samples'].gt_label) == 1
+        inds = np.asarray(meta['frame_inds'])
+        per_frame = sample['inputs'].float()[0].permute(1, 0, 2, 3).flatten(1)
+        expected = torch.as_tensor(levels[inds], dtype=torch.float32)
+        assert (per_frame.max(1).values - expected).abs().max() <= 3
+        assert (per_frame.min(1).values - expected).abs().max() <= 3
+
+
+def test_pyav_fallback_gives_decord_frames(tmp_path):
+    """Where decord works, the PyAV path returns the same frames (up to the
+    YUV -> RGB rounding), in the order and repeats asked for."""
+    import decord
+    path = str(tmp_path / 'noise.mp4')
+    make_random_video(path, num_frames=10, height=24, width=40, block=4)
+    inds = [7, 0, 3, 3, 9]
+    want = decord.VideoReader(path, num_threads=1).get_batch(inds).asnumpy()
+    got = np.stack(decode_frames_pyav(path, inds))
+    assert got.shape == want.shape == (5, 24, 40, 3)
+    assert np.abs(got.astype(int) - want.astype(int)).max() <= 3
+    with pytest.raises(ValueError, match='frame\\(s\\) \\[10\\] do not exist'):
+        decode_frames_pyav(path, [2, 10])

@@ -7,6 +7,11 @@ downloader, the CLIP weight loaders) and checks the loader's own refusal;
 the shared test then checks that ``MARKER`` was never created. Some rows
 repeat checks of tests/engine/test_upstream_fixes.py and
 tests/tools/test_download.py so that the matrix is complete in one place.
+
+``TORCHSCRIPT_PATHS`` does the same with a real TorchScript archive whose
+code (``__setstate__``, run by ``torch.jit.load``) creates ``MARKER``
+through ``torch.from_file(..., shared=True)``: every path that accepts CLIP
+weights must read such archives as data and never run their code.
 """
 import functools
 import http.server
@@ -23,7 +28,7 @@ import threading
 import uuid
 import zipfile
 from types import SimpleNamespace
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Tuple
 
 import pytest
 import torch
@@ -38,6 +43,7 @@ from dist_plugin.apis.inference import init_dist_recognizer
 from dist_plugin.checkpoint.download import (NotACheckpointError,
                                              fetch_checkpoint)
 from dist_plugin.models.backbones import FrozenCLIPViT
+from dist_plugin.models.clip_builder import build_clip, load_clip_state_dict
 from dist_plugin.models.heads import CLIPTextHead
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -68,10 +74,59 @@ def save_malicious(path: str, marker: str) -> str:
     return path
 
 
+class WritesMarkerOnLoad(nn.Module):
+    """A module whose TorchScript ``__setstate__`` creates ``marker``.
+
+    ``torch.jit.load`` runs ``__setstate__``; ``torch.from_file`` with
+    ``shared=True`` creates (or overwrites) the file it maps.
+    """
+
+    def __init__(self, marker: str) -> None:
+        super().__init__()
+        self.marker = marker
+        self.weight = nn.Parameter(torch.zeros(2))
+        self.mapped = torch.zeros(4, dtype=torch.uint8)
+
+    @torch.jit.export
+    def __getstate__(self) -> Tuple[str, torch.Tensor, bool]:
+        return (self.marker, self.weight, self.training)
+
+    @torch.jit.export
+    def __setstate__(self, state: Tuple[str, torch.Tensor, bool]) -> None:
+        self.marker = state[0]
+        self.weight = state[1]
+        self.training = state[2]
+        self.mapped = torch.from_file(
+            self.marker, shared=True, size=4, dtype=torch.uint8)
+        self.mapped.fill_(65)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.weight.sum()
+
+
+class FakeOpenAICLIP(nn.Module):
+    """CLIP-looking weights with the payload as one submodule."""
+
+    def __init__(self, marker: str) -> None:
+        super().__init__()
+        self.positional_embedding = nn.Parameter(torch.zeros(16, 32))
+        self.payload = WritesMarkerOnLoad(marker)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.payload(x) + self.positional_embedding.sum()
+
+
+def save_torchscript_code_payload(path: str, marker: str) -> str:
+    """A real TorchScript archive whose code creates ``marker`` on load."""
+    torch.jit.script(FakeOpenAICLIP(marker)).save(path)
+    assert not osp.exists(marker)
+    return path
+
+
 def save_torchscript_disguise(path: str, marker: str) -> str:
     """A real TorchScript archive whose pickles are replaced by the payload
-    (``clip_builder`` sends archives with a ``code/`` folder to
-    ``torch.jit.load``)."""
+    (``clip_builder`` reads archives with a ``code/`` folder with its
+    restricted unpickler)."""
     buffer = io.BytesIO()
     torch.jit.save(torch.jit.script(nn.Linear(2, 2)), buffer)
     payload = pickle.dumps(dict(meta=RunsCommand(marker)), protocol=2)
@@ -326,9 +381,10 @@ def clip_text_head_pretrained(ctx, config):
 
 def clip_pretrained_torchscript_disguise(ctx, config):
     path = save_torchscript_disguise(str(ctx.tmp / 'evil_ts.pt'), ctx.marker)
-    with pytest.raises(RuntimeError, match="Unknown type name 'posix.system'"):
+    refusal = r'global posix\.system; only tensors and plain containers'
+    with pytest.raises(pickle.UnpicklingError, match=refusal):
         FrozenCLIPViT(arch=TINY_CLIP, pretrained=path)
-    with pytest.raises(RuntimeError, match="Unknown type name 'posix.system'"):
+    with pytest.raises(pickle.UnpicklingError, match=refusal):
         CLIPTextHead(
             num_classes=2,
             in_channels=TINY_CLIP['embed_dim'],
@@ -369,6 +425,88 @@ LOAD_PATHS: Dict[str, Callable] = {
     'load_dist_checkpoint': load_dist_checkpoint_api,
     'init_dist_recognizer': init_dist_recognizer_api,
 }
+
+
+# ------------------------------------------- TorchScript code payload
+#: The refusal of :mod:`dist_plugin.models.torchscript_weights`.
+TS_REFUSAL = (r'WritesMarkerOnLoad defines __setstate__.*refused \(weights '
+              r'are never read by running TorchScript\)')
+
+
+def ts_backbone(ctx, path, config):
+    with pytest.raises(pickle.UnpicklingError, match=TS_REFUSAL):
+        FrozenCLIPViT(arch=TINY_CLIP, pretrained=path)
+
+
+def ts_text_head(ctx, path, config):
+    with pytest.raises(pickle.UnpicklingError, match=TS_REFUSAL):
+        CLIPTextHead(
+            num_classes=2,
+            in_channels=TINY_CLIP['embed_dim'],
+            arch=TINY_CLIP,
+            pretrained=path,
+            class_names=['a', 'b'])
+
+
+def ts_clip_builder_api(ctx, path, config):
+    with pytest.raises(pickle.UnpicklingError, match=TS_REFUSAL):
+        load_clip_state_dict(path)
+    with pytest.raises(pickle.UnpicklingError, match=TS_REFUSAL):
+        build_clip(TINY_CLIP, path)
+
+
+def ts_train_tool_config(ctx, path, config):
+    train = load_tool('train')
+    with pytest.raises(pickle.UnpicklingError, match=TS_REFUSAL):
+        train.main([
+            config, '--work-dir', str(ctx.tmp / 'work'), '--cfg-options',
+            f'model.backbone.pretrained={path}'
+        ])
+
+
+def ts_mmaction_init_recognizer(ctx, path, config):
+    from mmaction.apis import init_recognizer
+    from mmengine.config import Config
+    cfg = Config.fromfile(config)
+    # init_recognizer itself clears backbone.pretrained; a CLIP text head
+    # keeps its own
+    cfg.model.cls_head = dict(
+        type='CLIPTextHead', num_classes=4,
+        in_channels=cfg.model.neck.embed_dim, arch=cfg.model.backbone.arch,
+        pretrained=path, class_names=['a', 'b', 'c', 'd'])
+    with pytest.raises(pickle.UnpicklingError, match=TS_REFUSAL):
+        init_recognizer(cfg, device='cpu')
+
+
+TORCHSCRIPT_PATHS: Dict[str, Callable] = {
+    'FrozenCLIPViT-pretrained': ts_backbone,
+    'CLIPTextHead-pretrained': ts_text_head,
+    'clip_builder-load_clip_state_dict-build_clip': ts_clip_builder_api,
+    'tools/train.py-config-pretrained': ts_train_tool_config,
+    'mmaction-init_recognizer-config-pretrained': ts_mmaction_init_recognizer,
+}
+
+
+def test_the_torchscript_payload_runs_under_jit_load(tmp_path):
+    """Control: ``torch.jit.load`` of the archive creates the marker."""
+    marker = str(tmp_path / 'MARKER')
+    path = save_torchscript_code_payload(str(tmp_path / 'evil.pt'), marker)
+    torch.jit.load(path)
+    assert osp.exists(marker)
+
+
+@pytest.mark.parametrize('load_path', list(TORCHSCRIPT_PATHS))
+def test_clip_weight_paths_never_run_torchscript(load_path, ctx, tiny_config,
+                                                 monkeypatch):
+    path = save_torchscript_code_payload(str(ctx.tmp / 'ViT-B-16.pt'),
+                                         ctx.marker)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError('torch.jit.load called on CLIP weights')
+
+    monkeypatch.setattr(torch.jit, 'load', refuse)
+    TORCHSCRIPT_PATHS[load_path](ctx, path, tiny_config)
+    assert not osp.exists(ctx.marker), f'{load_path} ran the TorchScript'
 
 
 def test_the_payload_runs_when_unpickled_without_limits(tmp_path):

@@ -156,9 +156,12 @@ def test_good_file_is_verified_and_converted(server, official, tmp_path,
     assert stdout[-1] == converted
     assert f'sha256 {_sha(data)}' in stdout[0]
     assert sorted(os.listdir(out)) == [
-        'dist_official.pyth', 'dist_official_converted.pth'
+        'dist_official.pyth', 'dist_official.pyth.sha256',
+        'dist_official_converted.pth'
     ]
     assert (out / 'dist_official.pyth').read_bytes() == data
+    assert (out / 'dist_official.pyth.sha256').read_text() == \
+        f'{_sha(data)}  dist_official.pyth\n'
 
     saved = safe_torch_load(converted)
     assert set(saved) == {'state_dict', 'meta'}
@@ -352,6 +355,77 @@ class _ConvertOfficialHook(Hook):
 
     def after_load_checkpoint(self, runner, checkpoint):
         convert_loaded_checkpoint(checkpoint)
+
+
+def _serve_zoo_without_hashes(server, data, tmp_path, monkeypatch):
+    """A one-row model zoo whose SHA256 is null (as every official row)."""
+    server.files['/k400.pyth'] = data
+    configs = tmp_path / 'repo' / 'configs' / 'dist'
+    configs.mkdir(parents=True)
+    (configs / 'tiny.py').write_text('model = dict()\n')
+    rows = dict(Models=[
+        dict(Name='tiny', Config='configs/dist/tiny.py',
+             Weights=server.url + '/k400.pyth', SHA256=None)
+    ])
+    metafile = configs / 'metafile.yml'
+    metafile.write_text(yaml.safe_dump(rows))
+    monkeypatch.setenv('DIST_PLUGIN_METAFILE', str(metafile))
+    return tmp_path / 'cache'
+
+
+def test_first_verified_download_pins_the_file(server, official, tmp_path,
+                                               monkeypatch):
+    """No published hash: the first download that loads is recorded next to
+    the cache; a later change of the cached file is refused."""
+    data = _released_bytes(official)
+    cache = _serve_zoo_without_hashes(server, data, tmp_path, monkeypatch)
+    first = fetch_checkpoint('tiny', out_dir=str(cache), progress=False)
+    record = cache / 'tiny.pth.sha256'
+    assert record.read_text() == f'{_sha(data)}  tiny.pth\n'
+    assert first.sha256 == _sha(data)
+    # unchanged cache: reused without a request
+    server.requests.clear()
+    again = fetch_checkpoint('tiny', out_dir=str(cache), progress=False)
+    assert server.requests == [] and again.sha256 == _sha(data)
+    # the cached file is replaced by another valid checkpoint: refused
+    other = dict(official)
+    other['dist_net.proj'] = other['dist_net.proj'] + 1
+    tampered = _released_bytes(other)
+    (cache / 'tiny.pth').write_bytes(tampered)
+    with pytest.raises(ChecksumError, match=r'tiny\.pth changed since it was '
+                       r'downloaded and verified.*' + _sha(data)):
+        fetch_checkpoint('tiny', out_dir=str(cache), progress=False)
+    assert (cache / 'tiny.pth').read_bytes() == tampered  # left for the user
+    assert server.requests == []
+    # an explicit --sha256 of the new file pins it instead
+    pinned = fetch_checkpoint('tiny', out_dir=str(cache),
+                              sha256=_sha(tampered), progress=False)
+    assert pinned.sha256 == _sha(tampered)
+    assert record.read_text().split()[0] == _sha(tampered)
+
+
+def test_server_changing_a_pinned_file_is_refused(server, official, tmp_path,
+                                                  monkeypatch):
+    data = _released_bytes(official)
+    cache = _serve_zoo_without_hashes(server, data, tmp_path, monkeypatch)
+    fetch_checkpoint('tiny', out_dir=str(cache), progress=False)
+    os.remove(cache / 'tiny.pth')  # cache cleared, record kept
+    other = dict(official)
+    other['dist_net.proj'] = other['dist_net.proj'] * 2
+    server.files['/k400.pyth'] = _released_bytes(other)
+    with pytest.raises(ChecksumError, match='now serves other bytes'):
+        fetch_checkpoint('tiny', out_dir=str(cache), progress=False)
+    assert not (cache / 'tiny.pth').exists()
+    assert (cache / 'tiny.pth.sha256').read_text().split()[0] == _sha(data)
+
+
+def test_a_file_that_does_not_load_is_not_pinned(server, tmp_path,
+                                                 monkeypatch):
+    cache = _serve_zoo_without_hashes(server, b'<html>quota</html>', tmp_path,
+                                      monkeypatch)
+    with pytest.raises(NotACheckpointError):
+        fetch_checkpoint('tiny', out_dir=str(cache), progress=False)
+    assert os.listdir(cache) == []
 
 
 def test_official_checkpoint_url_loads_through_mmengine(

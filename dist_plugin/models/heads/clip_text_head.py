@@ -17,8 +17,9 @@ class CLIPTextHead(ShapeCheckedLoadMixin, BaseHead):
     """Cosine classifier against CLIP text embeddings of the class names.
 
     ``logits = exp(logit_scale) * cos(video, text)``. The text tower is frozen
-    and embeds the class names once (cached); replacing the class list (for
-    zero-shot testing) needs no retraining.
+    and embeds the class names once, in float32 outside any autocast
+    (cached; loading new weights clears the cache); replacing the class list
+    (for zero-shot testing) needs no retraining.
 
     Args:
         num_classes (int): Number of classes; must equal the class list.
@@ -140,7 +141,13 @@ class CLIPTextHead(ShapeCheckedLoadMixin, BaseHead):
         super()._load_from_state_dict(*args, **kwargs)
 
     def text_features(self) -> Tensor:
-        """Unit-norm text embedding per class ``[K, E]`` (cached)."""
+        """Unit-norm text embedding per class ``[K, E]``, float32 (cached).
+
+        The text tower runs in float32 with autocast disabled, whatever
+        autocast the caller is in: the cache filled by the first (possibly
+        mixed-precision) training step is reused by float32 validation and
+        testing, which must see the same values as a fresh ``tools/test.py``.
+        """
         if self._tokens is None:
             raise RuntimeError('CLIPTextHead has no classes: set class_names '
                                'in the config or call set_classes().')
@@ -148,7 +155,8 @@ class CLIPTextHead(ShapeCheckedLoadMixin, BaseHead):
         cached = self._text_features
         if cached is None or cached.device != device:
             num_classes, num_prompts, length = self._tokens.shape
-            with torch.no_grad():
+            with torch.no_grad(), torch.autocast(
+                    device_type=device.type, enabled=False):
                 feats = self.clip.encode_text(
                     self._tokens.view(-1, length).to(device)).float()
             feats = feats.view(num_classes, num_prompts, -1)
