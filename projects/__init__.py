@@ -1,0 +1,1 @@
+"""Method projects on dist_plugin, installed as ``dist_plugin_projects``."""
