@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import zipfile
 
 import pytest
 import torch
@@ -115,6 +116,30 @@ def test_installed_package_carries_configs_tools_and_zoo(installed):
     assert len(out['configs']) == 9
     for config in out['configs']:
         assert config.startswith(str(mim)) and osp.isfile(config), config
+
+
+def test_editable_build_links_the_checkout(tmp_path):
+    """``pip install -e .`` (PEP 660): .mim holds symlinks into the
+    checkout, and ``dist_plugin_projects`` maps to ``projects/``."""
+    src = tmp_path / 'src'
+    shutil.copytree(REPO, src, symlinks=True,
+                    ignore=shutil.ignore_patterns(*_NOT_SHIPPED))
+    code = ('import sys\nfrom setuptools import build_meta\n'
+            'print(build_meta.build_editable(sys.argv[1]))')
+    result = subprocess.run(
+        [sys.executable, '-c', code, str(tmp_path / 'wheel')], cwd=str(src),
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    mim = src / 'dist_plugin' / '.mim'
+    for name in ('configs', 'tools', 'projects', 'model-index.yml'):
+        assert osp.islink(mim / name), name
+        assert osp.realpath(mim / name) == osp.realpath(src / name), name
+    (wheel, ) = (tmp_path / 'wheel').glob('*.whl')
+    with zipfile.ZipFile(wheel) as archive:
+        finder = next(n for n in archive.namelist() if n.endswith(
+            '_finder.py'))
+        text = archive.read(finder).decode()
+    assert f"'dist_plugin_projects': '{src / 'projects'}'" in text
 
 
 class _Server:
