@@ -245,7 +245,7 @@ def test_mim_run_download_checkpoint_is_the_checked_download(
 
 
 @needs_mim
-def test_mim_train_runs_the_installed_tools(installed, tmp_path):
+def test_mim_train_and_test_run_the_installed_tools(installed, tmp_path):
     root, site = installed
     generate_demo_dataset(str(tmp_path / 'data' / 'demo'), num_train=16,
                           num_val=4)
@@ -261,3 +261,10 @@ def test_mim_train_runs_the_installed_tools(installed, tmp_path):
     assert f'Training command is {sys.executable} {train_py}' in \
         result.stdout
     assert (tmp_path / 'w' / 'epoch_1.pth').is_file()
+
+    result = _mim(['test', 'dist_plugin', 'dist_tiny_demo.py', '--checkpoint',
+                   'w/epoch_1.pth', '--gpus', '0', '--work-dir', 't',
+                   '--cfg-options', 'test_dataloader.num_workers=0',
+                   'test_dataloader.persistent_workers=False'], site, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert 'acc/top1' in result.stdout
