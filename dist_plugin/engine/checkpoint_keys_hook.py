@@ -114,11 +114,16 @@ class CheckpointKeysHook(Hook):
         absent = report.missing_trainable + report.mismatched_trainable
         if not absent:
             return
+        counts = []
+        if report.missing_trainable:
+            counts.append(f'{len(report.missing_trainable)} missing')
+        if report.mismatched_trainable:
+            counts.append(
+                f'{len(report.mismatched_trainable)} with another shape')
         message = (
-            f'{source} lacks {len(report.missing_trainable)} and has '
-            f'{len(report.mismatched_trainable)} wrongly shaped weight(s) of '
-            f'trainable modules of this model: {_listing(absent)}. Is it a '
-            f'checkpoint of this config?')
+            f'{source} lacks weights of trainable modules of this model '
+            f'({", ".join(counts)}): {_listing(absent)}. Is it a checkpoint '
+            f'of this config?')
         if training and not self.error_when_training:
             print_log(message + ' They keep their initial values.',
                       logger='current', level=30)
