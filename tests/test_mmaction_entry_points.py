@@ -18,6 +18,7 @@ import pytest
 import torch
 
 from dist_plugin.demo.make_dataset import generate_demo_dataset
+from dist_plugin.upstream_fixes import safe_torch_load
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEMO = osp.join(REPO, 'configs', 'demo', 'dist_tiny_demo.py')
@@ -138,26 +139,44 @@ def test_mmaction_test_py_reports_top1(trained):
     assert 'acc/top1' in result.stdout
 
 
-def test_mmaction_test_py_refuses_a_checkpoint_of_another_config(trained):
+@pytest.fixture(scope='module')
+def baseline(trained):
+    """The DiST checkpoint without DiST's neck: what the frozen-CLIP
+    baseline config saves. Returns the neck keys it lacks."""
+    root, _ = trained
+    state = safe_torch_load(str(root / 'train' / 'epoch_1.pth'))['state_dict']
+    kept = {k: v for k, v in state.items() if not k.startswith('neck.')}
+    torch.save(dict(state_dict=kept, meta=dict()), str(root / 'baseline.pth'))
+    return [k for k in state if k.startswith('neck.')]
+
+
+def test_mmaction_test_py_refuses_a_checkpoint_of_another_config(
+        trained, baseline):
     """A frozen-CLIP baseline checkpoint lacks DiST's neck: testing DiST
     with it fails naming the missing weights."""
     root, _ = trained
-    state = torch.load(str(root / 'train' / 'epoch_1.pth'),
-                       weights_only=False)['state_dict']
-    baseline = {k: v for k, v in state.items() if not k.startswith('neck.')}
-    torch.save(dict(state_dict=baseline, meta=dict()),
-               str(root / 'baseline.pth'))
     result = _run([
         osp.join(MMACTION_TOOLS, 'test.py'), DEMO, 'baseline.pth',
         '--work-dir', 'refused', '--cfg-options', *SMALL_LOADERS
     ], cwd=root)
     assert result.returncode != 0
     assert 'CheckpointMismatchError' in result.stderr
-    trainable_neck = [k for k in state if k.startswith('neck.')]
     assert re.search(
         r'baseline\.pth lacks weights of trainable modules of this model '
-        rf'\({len(trainable_neck)} missing\): neck\.\S+, neck\.',
+        rf'\({len(baseline)} missing\): neck\.\S+, neck\.',
         result.stderr), result.stderr[-2000:]
+
+
+def test_our_test_py_exits_1_naming_the_missing_weights(trained, baseline):
+    root, _ = trained
+    result = _run([
+        osp.join(REPO, 'tools', 'test.py'), DEMO, 'baseline.pth',
+        '--work-dir', 'ours', '--cfg-options', *SMALL_LOADERS
+    ], cwd=root)
+    assert result.returncode == 1
+    assert re.search(r'^error: baseline\.pth lacks weights of trainable '
+                     r'modules .*: neck\.', result.stderr, re.M), \
+        result.stderr[-2000:]
 
 
 def test_mmaction_test_py_names_stray_keys(trained):
