@@ -5,6 +5,7 @@ Examples:
         configs/dist/dist_vit-b16_clip-openai-pre_8xb32-u16-a2_36e_kinetics400-rgb.py \
         ~/.cache/dist_plugin/checkpoints/<name>_converted.pth \
         --out-json pred.json --out-image pred.png
+    # class names come from the config (head, class_names_file, dataset);
     # zero-shot: any class list (file, comma-separated names or built-in)
     python tools/infer.py videos/ CONFIG CHECKPOINT \
         --labels "juggling balls,riding a unicycle,playing chess" --topk 3
@@ -36,8 +37,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('checkpoint', help='checkpoint file or URL')
     parser.add_argument(
         '--labels',
-        help='replace the class list (zero-shot): a file with one name per '
-        'line, comma-separated names, or a built-in list (ucf101, ...)')
+        help='class names: a file with one name per line, comma-separated '
+        'names, or a built-in list (ucf101, ...). A CLIP-text head takes any '
+        'list (zero-shot); a linear head takes exactly its number of classes '
+        'as display names. Default: the names the config gives '
+        '(the head, class_names_file or the dataset metainfo)')
     parser.add_argument(
         '--topk', type=int, default=5, help='classes to report (default 5)')
     parser.add_argument('--out-json', help='write the predictions here')

@@ -10,12 +10,14 @@ loaded with ``weights_only=True`` and dist_plugin's allow-list.
 import argparse
 import os
 import os.path as osp
+import sys
 
 import torch
 from mmengine.config import Config, DictAction
 
 import dist_plugin  # noqa: F401  (applies upstream fixes, registers modules)
 from dist_plugin.apis.runner import build_runner
+from dist_plugin.engine.checkpoint_keys_hook import CheckpointMismatchError
 from dist_plugin.upstream_fixes import apply_all, setup_cpu_distributed
 
 
@@ -86,16 +88,21 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     return cfg
 
 
-def main(argv=None) -> None:
+def main(argv=None) -> int:
     args = parse_args(argv)
     apply_all()  # idempotent; already done by ``import dist_plugin``
     cfg = merge_args(Config.fromfile(args.config), args)
     setup_cpu_distributed(cfg, args.launcher)  # gloo when there is no CUDA
     runner = build_runner(cfg)
     # No autograd bookkeeping at all while testing (stricter than no_grad).
-    with torch.inference_mode():
-        runner.test()
+    try:
+        with torch.inference_mode():
+            runner.test()
+    except CheckpointMismatchError as err:  # from CheckpointKeysHook
+        print(f'error: {err}', file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

@@ -58,5 +58,5 @@ param_scheduler = [
 
 default_hooks = dict(
     checkpoint=dict(interval=10, max_keep_ckpts=1, save_best=None),
-    logger=dict(interval=10))
+    logger=dict(interval=20))  # a progress line per epoch (20 iterations)
 randomness = dict(seed=0)

@@ -60,17 +60,74 @@ def prepare_config(config: ConfigType,
             model[part]['pretrained'] = None
     if class_names is not None:
         head = model.get('cls_head', {})
-        if head.get('type') not in OPEN_VOCABULARY_HEADS:
-            raise ValueError(
-                f'Replacing the class list needs one of '
-                f'{OPEN_VOCABULARY_HEADS} as cls_head, the config has '
-                f'{head.get("type")!r}.')
         names = load_class_names(class_names)
         if not names:
             raise ValueError('The new class list is empty.')
-        head['class_names'] = names
-        head['num_classes'] = len(names)
+        if head.get('type') in OPEN_VOCABULARY_HEADS:
+            head['class_names'] = names
+            head['num_classes'] = len(names)
+        else:
+            _check_display_names(names, head, 'the given labels')
     return cfg
+
+
+def _check_display_names(names: Sequence[str], head: Dict,
+                         source: str) -> None:
+    """Display names of a fixed-class head must match its class count."""
+    num_classes = head.get('num_classes')
+    if num_classes is not None and len(names) != num_classes:
+        raise ValueError(
+            f'{source} name {len(names)} classes, but the {head.get("type")} '
+            f'head has {num_classes} fixed classes. Only an open-vocabulary '
+            f'head ({", ".join(OPEN_VOCABULARY_HEADS)}) can take another '
+            f'class list; for this head give exactly {num_classes} display '
+            f'names in class-index order.')
+
+
+def config_class_names(cfg: Config,
+                       class_names: Optional[ClassNames] = None
+                       ) -> Optional[List[str]]:
+    """Class names for display, for any head.
+
+    Looked up in this order: ``class_names`` (e.g. ``--labels``), the head's
+    own ``class_names`` (CLIP-text heads), the config's
+    ``class_names_file`` (the demo's), the test dataset's
+    ``metainfo.classes``. Relative file paths are read from the current
+    directory, as the config's data paths are.
+
+    Args:
+        cfg (Config): A config from :func:`prepare_config`.
+        class_names (str | Sequence[str], optional): Explicit names.
+            Defaults to None.
+
+    Returns:
+        list[str] | None: One name per class, or None when the config names
+        none.
+    """
+    head = cfg.model.get('cls_head', {}) or {}
+    if class_names is not None:
+        names, source = load_class_names(class_names), 'the given labels'
+    elif head.get('class_names'):
+        names, source = load_class_names(head['class_names']), \
+            'model.cls_head.class_names'
+    elif cfg.get('class_names_file'):
+        path = cfg.class_names_file
+        if not osp.isfile(path):
+            raise FileNotFoundError(
+                f'class_names_file = {path!r} of the config does not exist '
+                f'(relative to {os.getcwd()}); run from the folder the '
+                f'config expects, or pass --labels / --cfg-options '
+                f'class_names_file=PATH.')
+        names, source = load_class_names(path), f'class_names_file {path}'
+    else:
+        dataset = (cfg.get('test_dataloader') or {}).get('dataset') or {}
+        classes = (dataset.get('metainfo') or {}).get('classes')
+        if not classes:
+            return None
+        names, source = [str(c) for c in classes], \
+            'test_dataloader.dataset.metainfo.classes'
+    _check_display_names(names, head, source)
+    return names
 
 
 def init_dist_recognizer(config: ConfigType,
@@ -94,11 +151,15 @@ def init_dist_recognizer(config: ConfigType,
         nn.Module: The recognizer in eval mode, with ``.cfg`` set.
     """
     cfg = prepare_config(config, class_names, cfg_options)
+    names = config_class_names(cfg, class_names)
     model = init_recognizer(cfg, checkpoint=None, device=device)
     if checkpoint:
         load_dist_checkpoint(model, checkpoint, map_location='cpu',
                              strict=True)
         model.to(device)
+    if names is not None:
+        # mmengine's place for class names (visualizers read it too)
+        model.dataset_meta = dict(classes=names)
     return model.eval()
 
 
@@ -112,8 +173,12 @@ def build_test_pipeline(cfg: Config) -> Compose:
 
 
 def model_class_names(model: nn.Module) -> Optional[List[str]]:
-    """Class names of the recognizer's head, when it has them."""
+    """Class names of the recognizer: its head's (CLIP-text heads), else
+    ``model.dataset_meta['classes']`` (set by :func:`init_dist_recognizer`
+    from the config)."""
     names = getattr(getattr(model, 'cls_head', None), 'class_names', None)
+    if not names:
+        names = (getattr(model, 'dataset_meta', None) or {}).get('classes')
     return list(names) if names else None
 
 

@@ -13,9 +13,25 @@ import yaml
 
 #: Environment variable naming another metafile.
 METAFILE_ENV = 'DIST_PLUGIN_METAFILE'
-_REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-#: The metafile of a source checkout (configs are not part of the wheel).
-DEFAULT_METAFILE = osp.join(_REPO_ROOT, 'configs', 'dist', 'metafile.yml')
+_PACKAGE_DIR = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+def package_root() -> str:
+    """The folder holding ``configs/``, ``tools/``, ``projects/`` and
+    ``model-index.yml``.
+
+    An installed package carries them in ``dist_plugin/.mim/`` (copies in a
+    wheel, symlinks in an editable install, as mmaction2 does); a plain
+    source checkout on ``PYTHONPATH`` has them beside the package.
+    """
+    mim = osp.join(_PACKAGE_DIR, '.mim')
+    if osp.isfile(osp.join(mim, 'model-index.yml')):
+        return mim
+    return osp.dirname(_PACKAGE_DIR)
+
+
+#: The DiST model zoo of this installation.
+DEFAULT_METAFILE = osp.join(package_root(), 'configs', 'dist', 'metafile.yml')
 
 _DRIVE_FILE_ID = re.compile(
     r'^https?://drive\.google\.com/(?:file/d/([\w-]+)|open\?id=([\w-]+)|'
@@ -38,9 +54,9 @@ def _metafile_path(metafile: Optional[str]) -> str:
     path = metafile or os.environ.get(METAFILE_ENV) or DEFAULT_METAFILE
     if not osp.isfile(path):
         raise FileNotFoundError(
-            f'Model-zoo metafile {path} not found. Run from a checkout of '
-            f'dist_plugin, or pass the metafile (--metafile / '
-            f'${METAFILE_ENV}).')
+            f'Model-zoo metafile {path} not found. Install dist_plugin '
+            f'(it ships dist_plugin/.mim/configs) or pass the metafile '
+            f'(--metafile / ${METAFILE_ENV}).')
     return path
 
 
@@ -66,8 +82,9 @@ def load_model_zoo(metafile: Optional[str] = None) -> Dict[str, ZooEntry]:
     path = _metafile_path(metafile)
     with open(path, encoding='utf-8') as f:
         data = yaml.safe_load(f) or {}
-    # Config paths in a metafile are relative to the repository root, which
-    # is two levels above configs/<algo>/metafile.yml.
+    # Config paths in a metafile are relative to the folder of the model
+    # index (the checkout or dist_plugin/.mim), which is two levels above
+    # configs/<algo>/metafile.yml.
     root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(path))))
     entries: Dict[str, ZooEntry] = {}
     for row in data.get('Models') or []:

@@ -1,4 +1,5 @@
 from .atomic_checkpoint import apply as _apply_atomic_checkpoint
+from .checkpoint_keys_hook import CheckpointKeysHook
 from .official_checkpoint_hook import OfficialCheckpointHook
 from .optim_constructor import TrainableOnlyOptimWrapperConstructor
 from .rng_state_hook import ResumeRandomnessHook
@@ -8,6 +9,7 @@ from .skip_report_hook import SkipReportHook
 _apply_atomic_checkpoint()
 
 __all__ = [
-    'OfficialCheckpointHook', 'ResumeRandomnessHook', 'SkipReportHook',
+    'CheckpointKeysHook', 'OfficialCheckpointHook', 'ResumeRandomnessHook',
+    'SkipReportHook',
     'TrainableOnlyOptimWrapperConstructor'
 ]

@@ -1,5 +1,5 @@
 """Workarounds for defects of the upstream stack (mmaction2 1.2.0, mmengine
-0.10.7) on current torch / numpy, items 1-8 of ``docs/upstream-compat.md``.
+0.10.7) on current torch / numpy, items 1-9 of ``docs/upstream-compat.md``.
 
 Each module fixes one defect as narrowly as possible and names the upstream
 issue. :func:`apply_all` installs them; it is idempotent and must run before
@@ -13,8 +13,10 @@ anything imports ``mmaction.models`` (``import dist_plugin`` calls it).
 - item 6 ``safe_checkpoint``: ``weights_only=True`` with an allow-list.
 - item 7 ``cpu_distributed``: gloo + ``device_ids=None`` without CUDA.
 - item 8 ``cpu_amp_optim_wrapper``: ``CPUAwareAmpOptimWrapper``.
-- ``package_utils_importlib``: ``mmaction::`` config bases without
-  ``pkg_resources`` (setuptools >= 82; mmengine PR #1676).
+- item 9 ``package_utils_importlib``: ``mmaction::`` config bases without
+  ``pkg_resources`` (setuptools >= 82; mmengine PR #1676), for environments
+  that lack it despite ``setup.py``'s ``setuptools<82``; our own configs
+  need no ``pkg_resources`` at all.
 - ``decord_pyav_fallback``: PyAV decodes the frame widths decord 0.6 cannot
   (dmlc/decord#336) inside mmaction's ``DecordDecode`` step.
 """

@@ -9,7 +9,9 @@ supports bfloat16 (and float16 with a CPU ``GradScaler``).
 Fix: a subclass registered under a new name, ``CPUAwareAmpOptimWrapper``,
 rather than replacing ``AmpOptimWrapper`` with ``force=True``: upstream's
 class and registry entry stay untouched for everyone else, and configs that
-name ``AmpOptimWrapper`` keep upstream behaviour. On an accelerator the
+name ``AmpOptimWrapper`` keep upstream behaviour. It is registered in
+mmaction2's ``OPTIM_WRAPPERS`` (scope ``mmaction``, the default scope of
+every mmaction config), not in mmengine's root registry. On an accelerator the
 subclass is exactly ``AmpOptimWrapper`` (float16 or ``dtype``); on CPU it
 autocasts with ``torch.autocast('cpu', dtype)`` (bfloat16 by default), with a
 no-op loss scaler for bfloat16 and a CPU ``GradScaler`` for float16.
@@ -21,8 +23,8 @@ import torch
 import torch.nn as nn
 from mmengine.device import (is_cuda_available, is_mlu_available,
                              is_musa_available, is_npu_available)
+from mmaction.registry import OPTIM_WRAPPERS
 from mmengine.optim import AmpOptimWrapper, OptimWrapper
-from mmengine.registry import OPTIM_WRAPPERS
 
 #: dtypes ``torch.autocast('cpu')`` supports.
 CPU_AUTOCAST_DTYPES = (torch.bfloat16, torch.float16)

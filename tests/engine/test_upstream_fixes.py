@@ -561,7 +561,8 @@ def test_upstream_amp_wrapper_refuses_cpu():
 
 @pytest.mark.skipif(not NO_ACCELERATOR, reason='CPU-only behaviour')
 def test_cpu_amp_trains_validates_and_resumes(tmp_path):
-    amp = dict(type='CPUAwareAmpOptimWrapper',
+    # registered in mmaction's scope; the toy runner's scope is mmengine's
+    amp = dict(type='mmaction.CPUAwareAmpOptimWrapper',
                optimizer=dict(type='AdamW', lr=0.05))
     val = dict(
         val_dataloader=dict(

@@ -54,7 +54,8 @@ def test_recipe_of_the_user_facing_config():
     assert cfg.optim_wrapper.optimizer.lr == pytest.approx(3.2e-4)
     assert cfg.optim_wrapper.optimizer.weight_decay == pytest.approx(1e-4)
     assert cfg.optim_wrapper.optimizer.betas == (0.9, 0.999)
-    assert cfg.auto_scale_lr == dict(enable=True, base_batch_size=256)
+    # mmaction convention: off unless --auto-scale-lr is given
+    assert cfg.auto_scale_lr == dict(enable=False, base_batch_size=256)
     assert cfg.train_dataloader.batch_size * 8 == 256
     warmup, cosine = cfg.param_scheduler
     assert warmup.end == 6 and cosine.end == cfg.train_cfg.max_epochs == 36

@@ -19,8 +19,8 @@ from mmaction.registry import MODELS
 from mmengine.config import Config
 from PIL import Image
 
-from dist_plugin.apis import (init_dist_recognizer, predict_video,
-                              prepare_config)
+from dist_plugin.apis import (config_class_names, init_dist_recognizer,
+                              predict_video, prepare_config)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 REAL_VIDEO = osp.join(REPO, 'tests', 'data', 'videos',
@@ -179,15 +179,67 @@ def test_cli_runs_as_a_script(tiny, tmp_path):
     assert f'1. {entry["label"]}  {entry["score"]:.4f}' in result.stdout
 
 
-def test_labels_need_an_open_vocabulary_head(tiny):
+def test_labels_of_a_linear_head_are_display_names_of_its_classes(tiny):
     cfg = Config.fromfile(tiny['config'])
     cfg.model.cls_head = dict(type='DiSTLinearHead', num_classes=3,
                               in_channels=32)
-    with pytest.raises(ValueError, match='CLIPTextHead'):
+    # 5 names for 3 fixed classes: refused, saying why
+    with pytest.raises(ValueError, match='3 fixed classes.*CLIPTextHead'):
         prepare_config(cfg, class_names=LABELS)
+    # 3 names: display names; the head is unchanged
+    prepared = prepare_config(cfg, class_names='x,y,z')
+    assert prepared.model.cls_head == cfg.model.cls_head
+    assert config_class_names(prepared, 'x,y,z') == ['x', 'y', 'z']
     prepared = prepare_config(tiny['config'], class_names='a,b')
     assert prepared.model.cls_head.class_names == ['a', 'b']
     assert prepared.model.cls_head.num_classes == 2
+
+
+def test_linear_head_shows_the_config_class_names(tmp_path, monkeypatch):
+    """The demo's linear head: names from `class_names_file`, in the JSON
+    and on the picture (the bar labels), read from the working folder."""
+    monkeypatch.chdir(tmp_path)
+    names = ['left to right', 'right to left', 'top to bottom']
+    (tmp_path / 'data').mkdir()
+    (tmp_path / 'data' / 'classnames.txt').write_text('\n'.join(names))
+    model_cfg = tiny_dist_model(num_classes=3)
+    model_cfg['cls_head'] = dict(type='DiSTLinearHead', num_classes=3,
+                                 in_channels=32, average_clips='prob')
+    pipeline = [
+        dict(type='DecordInit'),
+        dict(type='UniformSample', clip_len=8, num_clips=1, test_mode=True),
+        dict(type='DecordDecode'),
+        dict(type='Resize', scale=(32, 32), keep_ratio=False),
+        dict(type='FormatShape', input_format='NCTHW'),
+        dict(type='PackActionInputs')
+    ]
+    config = str(tmp_path / 'linear.py')
+    Config(dict(default_scope='mmaction', model=model_cfg,
+                class_names_file='data/classnames.txt',
+                test_pipeline=pipeline)).dump(config)
+    checkpoint = str(tmp_path / 'linear.pth')
+    torch.save(dict(state_dict=MODELS.build(model_cfg).state_dict()),
+               checkpoint)
+    tool = _load_tool('infer')
+    out_json, out_png = tmp_path / 'pred.json', tmp_path / 'pred.png'
+    assert tool.main([REAL_VIDEO, config, checkpoint, '--topk', '3',
+                      '--out-json', str(out_json), '--out-image',
+                      str(out_png)]) == 0
+    report = json.loads(out_json.read_text())
+    assert report['class_names'] == names
+    topk = report['results'][0]['topk']
+    assert sorted(e['label'] for e in topk) == sorted(names)
+    assert all(e['label'] == names[e['index']] for e in topk)
+    assert imread(str(out_png)).shape[0] > 0
+    # a class-name file that is not there: an error naming the key
+    (tmp_path / 'data' / 'classnames.txt').unlink()
+    with pytest.raises(FileNotFoundError, match='class_names_file'):
+        config_class_names(Config.fromfile(config))
+    # names of the dataset's metainfo, when the config gives no file
+    cfg = Config.fromfile(config)
+    cfg.pop('class_names_file')
+    cfg.test_dataloader = dict(dataset=dict(metainfo=dict(classes=names)))
+    assert config_class_names(cfg) == names
 
 
 def test_missing_video_is_an_error(tiny, tmp_path, capsys):

@@ -29,7 +29,9 @@ train_pipeline = [
         contrast=0.4,
         saturation=0.2,
         hue=0.1),
-    dict(type='RandomGrayscale', prob=0.2),
+    # torchvision's RandomGrayscale through mmaction's wrapper: one draw
+    # per clip, every frame converted alike.
+    dict(type='TorchVisionWrapper', op='RandomGrayscale', p=0.2),
     dict(type='FormatShape', input_format='NCTHW'),
     dict(type='PackActionInputs')
 ]

@@ -34,6 +34,8 @@ param_scheduler = [
         convert_to_iter_based=True)
 ]
 
-# The learning rate above is for 8 GPUs x 32 clips; other batch sizes are
-# scaled linearly by mmengine.
-auto_scale_lr = dict(enable=True, base_batch_size=256)
+# The learning rate above is for 8 GPUs x 32 clips (batch 256). MMAction2's
+# convention: nothing is rescaled unless asked; pass `--auto-scale-lr` to
+# train.py when your total batch (GPUs x samples per GPU) is not 256, and
+# mmengine scales the learning rate linearly to it.
+auto_scale_lr = dict(enable=False, base_batch_size=256)

@@ -1,9 +1,8 @@
 """Data transforms registered in mmaction2's ``TRANSFORMS``."""
-from .random_grayscale import RandomGrayscale
 from .ssv2_flip import (FlipWithLabelSwap, build_mirror_label_map,
                         load_class_names, mirror_class_name)
 
 __all__ = [
-    'FlipWithLabelSwap', 'RandomGrayscale', 'build_mirror_label_map',
+    'FlipWithLabelSwap', 'build_mirror_label_map',
     'load_class_names', 'mirror_class_name'
 ]

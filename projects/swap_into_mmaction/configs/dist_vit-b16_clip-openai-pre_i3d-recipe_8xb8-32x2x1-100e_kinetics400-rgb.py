@@ -7,9 +7,17 @@ _base_ = [
     'i3d_imagenet-pretrained-r50_8xb8-32x2x1-100e_kinetics400-rgb.py'
 ]
 
-# Registers DiST's components; also lets mmengine resolve `mmaction::` bases
-# without pkg_resources (see dist_plugin/upstream_fixes).
+# Registers DiST's components. (mmengine 0.10.7 resolves the `mmaction::`
+# base above with pkg_resources, hence dist_plugin's `setuptools<82`
+# requirement: MMAction2's tools read this file before importing anything.)
 custom_imports = dict(imports=['dist_plugin'], allow_failed_imports=False)
+
+# Official DiST checkpoints convert on the fly; testing a checkpoint that
+# lacks trainable weights of this model is an error naming them.
+custom_hooks = [
+    dict(type='OfficialCheckpointHook'),
+    dict(type='CheckpointKeysHook')
+]
 
 # DiST constraints: CLIP sees every alpha-th of the clip_len dense frames,
 # and the crop is a whole number of CLIP patches (224 = 14 x 16).
