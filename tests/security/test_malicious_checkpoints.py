@@ -401,8 +401,11 @@ def load_dist_checkpoint_api(ctx, config):
 
 def init_dist_recognizer_api(ctx, config):
     # tools/infer.py and tools/zeroshot_classifier.py load through here
+    # display names given, so the demo's class-name file (made by the demo
+    # run, relative to its cwd) is not needed here
     with pytest.raises(pickle.UnpicklingError, match=REFUSAL):
-        init_dist_recognizer(config, ctx.evil)
+        init_dist_recognizer(config, ctx.evil,
+                             class_names=['a', 'b', 'c', 'd'])
 
 
 LOAD_PATHS: Dict[str, Callable] = {
