@@ -14,6 +14,8 @@ import sys
 import torch
 
 from dist_plugin.checkpoint import convert_official_state_dict
+from dist_plugin.checkpoint.convert_stan import (
+    convert_official_stan_state_dict, is_official_stan_layout)
 from dist_plugin.upstream_fixes.safe_checkpoint import safe_torch_load
 
 
@@ -50,7 +52,10 @@ def check_against_config(state_dict: dict, config: str) -> dict:
 def main(argv=None) -> int:
     args = parse_args(argv)
     checkpoint = safe_torch_load(args.src, map_location='cpu')
-    state_dict, report = convert_official_state_dict(checkpoint)
+    convert = (convert_official_stan_state_dict
+               if is_official_stan_layout(checkpoint) else
+               convert_official_state_dict)
+    state_dict, report = convert(checkpoint)
     if not any(k.startswith('neck.') for k in state_dict):
         print(f'error: {args.src} holds no DiST weights (no dist_net.* or '
               'ladder_net.* keys); is it an official DiST checkpoint?',

@@ -9,6 +9,8 @@ from torch import nn
 
 from dist_plugin.checkpoint.convert import (convert_official_state_dict,
                                             is_official_layout)
+from dist_plugin.checkpoint.convert_stan import (
+    convert_official_stan_state_dict, is_official_stan_layout)
 
 MapLocation = Union[str, Callable, None]
 
@@ -26,6 +28,9 @@ def convert_loaded_checkpoint(checkpoint: MutableMapping) -> bool:
         bool: True when it was an official layout and was replaced by
         ``{'state_dict': ..., 'meta': ...}`` in our key layout.
     """
+    if isinstance(checkpoint, MutableMapping) and \
+            is_official_stan_layout(checkpoint):
+        return _convert_loaded_stan_checkpoint(checkpoint)
     if not isinstance(checkpoint, MutableMapping) or \
             not is_official_layout(checkpoint):
         return False
@@ -38,6 +43,22 @@ def convert_loaded_checkpoint(checkpoint: MutableMapping) -> bool:
         unused=list(report['unused']))
     print_log(
         f'Converted an official DiST checkpoint on the fly ({len(state_dict)}'
+        f' tensors; {len(report["unused"])} unknown keys ignored).',
+        logger='current')
+    return True
+
+
+def _convert_loaded_stan_checkpoint(checkpoint: MutableMapping) -> bool:
+    """STAN branch of :func:`convert_loaded_checkpoint`."""
+    state_dict, report = convert_official_stan_state_dict(checkpoint)
+    checkpoint.clear()
+    checkpoint['state_dict'] = state_dict
+    checkpoint['meta'] = dict(
+        converter='dist_plugin.checkpoint.convert_stan',
+        dropped=list(report['dropped']),
+        unused=list(report['unused']))
+    print_log(
+        f'Converted an official STAN checkpoint on the fly ({len(state_dict)}'
         f' tensors; {len(report["unused"])} unknown keys ignored).',
         logger='current')
     return True

@@ -1,0 +1,1 @@
+"""Method projects built on dist_plugin (installed as ``dist_plugin_projects``)."""
