@@ -167,3 +167,20 @@ def test_one_training_iteration_logs_clip_and_stan_learning_rates(tmp_path):
         == 0.
     assert wd['neck.s_layers.0.mlp.c_fc.weight'] == pytest.approx(0.02)
     assert not any(n.startswith('cls_head.clip') for n in wd)
+
+
+def test_benchmark_has_a_stan_variant():
+    """tools/analysis/benchmark_train.py --variants dist stan: STAN's step
+    trains CLIP and STAN (its memory is what DiST avoids)."""
+    from helpers.tiny_models import TINY_CLIP
+
+    from dist_plugin.analysis.benchmark import run_variant, stan_model_cfg
+    row = run_variant('stan', TINY_CLIP, num_frames=4, batch=1, steps=1,
+                      warmup=0, num_classes=3, infer=False)
+    model = MODELS.build(stan_model_cfg(TINY_CLIP, 3))
+    counts = count_parameters(model)
+    assert row['params_trainable'] == counts['trainable']
+    assert row['params_trainable'] == (
+        counts['by_module']['backbone']['total'] +
+        counts['by_module']['neck']['total'])
+    assert row['clip_frames'] == 4 and row['train_peak_mem_mib'] > 0
