@@ -186,3 +186,39 @@ def _to_official(state):
     # the CVPR release's unused tensors are dropped
     out['backbone.timesFPN_cls_token'] = torch.zeros(1, 1, 64)
     return {'module.' + k: v for k, v in out.items()}
+
+
+def test_gradient_checkpointing_gives_the_same_gradients():
+    grads = []
+    for ckpt in (False, True):
+        cfg = tiny_stan_model()
+        cfg['backbone']['grad_checkpointing'] = ckpt
+        cfg['neck']['grad_checkpointing'] = ckpt
+        cfg['neck']['drop_path_rate'] = 0.
+        torch.manual_seed(0)
+        model = MODELS.build(cfg)
+        model.train()
+        for t_layer in model.neck.t_layers:
+            torch.nn.init.normal_(t_layer.temporal_fc.weight, std=0.02)
+        model(_clip()[:, None], mode='tensor', stage='head').sum().backward()
+        grads.append({n: p.grad.clone() for n, p in model.named_parameters()
+                      if p.grad is not None})
+    assert grads[0].keys() == grads[1].keys()
+    assert 'neck.s_layers.1.attn.in_proj_weight' in grads[0]
+    for name, grad in grads[0].items():
+        torch.testing.assert_close(grads[1][name], grad, rtol=1e-4,
+                                   atol=1e-6, msg=name)
+
+
+def test_loss_with_one_clip_keeps_training_mode():
+    """Two official defects not copied: the loss fails for batch size 1,
+    and the first forward leaves the model in eval mode."""
+    from mmaction.structures import ActionDataSample
+    model = MODELS.build(tiny_stan_model()).train()
+    sample = ActionDataSample().set_gt_label(torch.tensor(1))
+    losses = model(_clip(batch=1)[:, None], [sample], mode='loss')
+    assert torch.isfinite(losses['loss_cls']) and losses['loss_cls'] > 0
+    assert model.training and model.backbone.training
+    assert model.neck.training and model.neck.s_layers[0].training
+    assert not model.cls_head.clip.training  # the text tower never trains
+    assert model.train() is model

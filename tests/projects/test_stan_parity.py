@@ -126,3 +126,29 @@ def test_wrong_weight_breaks_parity(case_path, perturb):
     model.load_state_dict(converted, strict=True)
     logits = _run(model, case)[0]
     assert not torch.allclose(logits, case['logits'], **TOL)
+
+
+@pytest.mark.parametrize('case_path', CASES, ids=osp.basename)
+def test_retrieval_model_matches_official_embeddings(case_path):
+    """The same official weights in STANSimilarity (the retrieval model):
+    video and text embeddings equal the official ones."""
+    from dist_plugin_projects.stan.official_config import official_clip_arch
+    case, official, recognizer = _build(case_path)
+    cfg = case['config']
+    model_cfg = official_to_model_cfg(cfg)
+    arch = official_clip_arch(cfg)
+    model = MODELS.build(
+        dict(type='STANSimilarity', backbone=model_cfg['backbone'],
+             neck=model_cfg['neck'], text_arch=arch, tau=cfg['tau']))
+    converted, _ = convert_official_stan_state_dict(
+        official, text_context_length=cfg['text']['context_length'])
+    converted.pop('cls_head.clip.logit_scale')
+    missing, unexpected = model.load_state_dict(converted, strict=False)
+    assert missing == ['text.logit_scale'] and unexpected == []
+    model.eval()
+    with torch.no_grad():
+        video, text = model.extract_feat(
+            dict(imgs=_video(case)[:, None], text=case['text_tokens']),
+            norm=False)
+    torch.testing.assert_close(video, case['video_embedding'], **TOL)
+    torch.testing.assert_close(text, case['text_features'], **TOL)

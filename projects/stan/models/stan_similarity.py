@@ -73,6 +73,16 @@ class STANSimilarity(BaseModel):
         """CLIP keeps its loaded weights; STAN gets the official init."""
         self.neck.init_weights()
 
+    def _load_from_state_dict(self, state_dict, prefix, *args,
+                              **kwargs) -> None:
+        # Official checkpoints converted for recognition put the text tower
+        # under cls_head.clip.; here it is text.
+        old = prefix + 'cls_head.clip.'
+        for key in [k for k in state_dict if k.startswith(old)]:
+            state_dict[prefix + 'text.' + key[len(old):]] = \
+                state_dict.pop(key)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def train(self, mode: bool = True) -> 'STANSimilarity':
         super().train(mode)
         if self.frozen_text:
