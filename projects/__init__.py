@@ -1,1 +1,1 @@
-"""Method projects built on dist_plugin (installed as ``dist_plugin_projects``)."""
+"""Method projects on dist_plugin, installed as ``dist_plugin_projects``."""

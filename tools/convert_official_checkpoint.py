@@ -1,9 +1,12 @@
-"""Convert an official DiST checkpoint to dist_plugin's layout.
+"""Convert an official checkpoint (DiST or EVL) to dist_plugin's layout.
 
-Example:
+Examples:
     python tools/convert_official_checkpoint.py dist_k400_b16_8x2.pyth \
         work_dirs/dist_b16_k400.pth \
         --config configs/dist/dist_vit-b16_clip-openai-pre_8xb32-u16-a2_36e_kinetics400-rgb.py
+    python tools/convert_official_checkpoint.py evl_k400_b16_8x16.pth \
+        work_dirs/evl_b16_8x16.pth \
+        --config projects/evl/configs/evl_vit-b16_clip-openai-pre_8xb32-8x16x1_50k_kinetics400-rgb.py
 """
 import argparse
 import hashlib
@@ -13,27 +16,37 @@ import sys
 
 import torch
 
-from dist_plugin.checkpoint import convert_official_state_dict
-from dist_plugin.checkpoint.convert_stan import (
-    convert_official_stan_state_dict, is_official_stan_layout)
+from dist_plugin.checkpoint import (OFFICIAL_FORMATS, check_converted_fits,
+                                    convert_official_checkpoint,
+                                    detect_official_method)
 from dist_plugin.upstream_fixes.safe_checkpoint import safe_torch_load
+
+#: Why a method's converter drops the tensors it lists in ``dropped``.
+DROP_REASONS = dict(
+    dist='never used by the official model',
+    evl='all zeros; the CLIP patch embedding has no bias',
+    stan='unused tensors of the CVPR release')
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description='Convert an official DiST checkpoint (any released '
-        'layout) into a checkpoint for load_from / tools/test.py')
+        description='Convert an official DiST or EVL checkpoint (any '
+        'released layout) into a checkpoint for load_from / tools/test.py')
     parser.add_argument('src', help='official checkpoint file')
     parser.add_argument('dst', help='output checkpoint file')
     parser.add_argument(
         '--config',
         help='model config; when given, the converted weights are checked '
-        'against the model it builds (missing / unexpected keys, shapes)')
+        'against the model it builds (method, keys, shapes)')
+    parser.add_argument(
+        '--method',
+        choices=sorted(OFFICIAL_FORMATS),
+        help='refuse a checkpoint of any other method (default: detect)')
     return parser.parse_args(argv)
 
 
-def check_against_config(state_dict: dict, config: str) -> dict:
-    """Missing and unexpected keys of ``state_dict`` for ``config``'s model."""
+def build_model_of(config: str):
+    """The model of ``config`` without pretrained weights."""
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
 
@@ -44,36 +57,38 @@ def check_against_config(state_dict: dict, config: str) -> dict:
     for part in ('backbone', 'cls_head'):  # weights come from the checkpoint
         if part in model_cfg and 'pretrained' in model_cfg[part]:
             model_cfg[part]['pretrained'] = None
-    model = MODELS.build(model_cfg)
-    missing, unexpected = model.load_state_dict(state_dict, strict=False)
-    return dict(missing=list(missing), unexpected=list(unexpected))
+    return MODELS.build(model_cfg)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     checkpoint = safe_torch_load(args.src, map_location='cpu')
-    convert = (convert_official_stan_state_dict
-               if is_official_stan_layout(checkpoint) else
-               convert_official_state_dict)
-    state_dict, report = convert(checkpoint)
-    if not any(k.startswith('neck.') for k in state_dict):
+    if detect_official_method(checkpoint) is None:
         print(f'error: {args.src} holds no DiST weights (no dist_net.* or '
-              'ladder_net.* keys); is it an official DiST checkpoint?',
+              'ladder_net.* keys), no EVL weights (no decoder.'
+              'decoder_layers.* keys) and no STAN weights (no backbone.'
+              'STAN_* keys); is it an official checkpoint?',
               file=sys.stderr)
         return 1
-    print(f'converted {len(state_dict)} tensors from {args.src}')
+    try:
+        method, state_dict, report = convert_official_checkpoint(
+            checkpoint, args.method)
+    except ValueError as err:
+        print(f'error: {args.src}: {err}', file=sys.stderr)
+        return 1
+    title = OFFICIAL_FORMATS[method].title
+    print(f'converted {len(state_dict)} tensors of an official {title} '
+          f'checkpoint from {args.src}')
     for key in report['dropped']:
-        print(f'  dropped (never used by the official model): {key}')
+        print(f'  dropped ({DROP_REASONS.get(method, "unused")}): {key}')
     for key in report['unused']:
         print(f'  unused: {key}')
     if args.config:
-        check = check_against_config(state_dict, args.config)
-        for key in check['missing']:
-            print(f'  missing: {key}')
-        for key in check['unexpected']:
-            print(f'  unexpected: {key}')
-        if check['missing'] or check['unexpected']:
-            print(f'error: the weights do not fit {args.config}',
+        try:
+            check_converted_fits(
+                build_model_of(args.config), state_dict, method)
+        except ValueError as err:
+            print(f'error: the weights do not fit {args.config}: {err}',
                   file=sys.stderr)
             return 1
     out_dir = osp.dirname(osp.abspath(args.dst))
@@ -83,8 +98,9 @@ def main(argv=None) -> int:
         dict(
             state_dict=state_dict,
             meta=dict(
+                method=method,
                 converted_from=osp.basename(args.src),
-                converter='dist_plugin.checkpoint.convert')), tmp)
+                converter=OFFICIAL_FORMATS[method].converter)), tmp)
     os.replace(tmp, args.dst)
     with open(args.dst, 'rb') as f:
         digest = hashlib.sha256(f.read()).hexdigest()

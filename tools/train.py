@@ -11,7 +11,7 @@ import os.path as osp
 from mmengine.config import Config, DictAction
 
 import dist_plugin  # noqa: F401  (applies upstream fixes, registers modules)
-from dist_plugin.apis.runner import build_runner
+from dist_plugin.apis.runner import build_runner, log_parameter_counts
 from dist_plugin.upstream_fixes import apply_all, setup_cpu_distributed
 
 #: Wrapper used by ``--amp``: AmpOptimWrapper on GPUs, bf16 autocast on CPU.
@@ -116,7 +116,9 @@ def main(argv=None) -> None:
     apply_all()  # idempotent; already done by ``import dist_plugin``
     cfg = merge_args(Config.fromfile(args.config), args)
     setup_cpu_distributed(cfg, args.launcher)  # gloo when there is no CUDA
-    build_runner(cfg).train()
+    runner = build_runner(cfg)
+    log_parameter_counts(runner.model, runner.logger)
+    runner.train()
 
 
 if __name__ == '__main__':

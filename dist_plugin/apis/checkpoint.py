@@ -1,66 +1,59 @@
-"""Load any DiST checkpoint (ours or official, file or URL) into a model."""
+"""Load any checkpoint (ours or an official DiST/EVL/STAN one, file or URL)
+into a model."""
 import re
-from typing import Callable, Dict, List, MutableMapping, Sequence, Tuple, \
-    Union
+from typing import Callable, Dict, List, MutableMapping, Optional, \
+    Sequence, Tuple, Union
 
 from mmengine.logging import print_log
 from mmengine.runner import CheckpointLoader
 from torch import nn
 
-from dist_plugin.checkpoint.convert import (convert_official_state_dict,
-                                            is_official_layout)
-from dist_plugin.checkpoint.convert_stan import (
-    convert_official_stan_state_dict, is_official_stan_layout)
+from dist_plugin.checkpoint.official import (OFFICIAL_FORMATS,
+                                             check_converted_fits,
+                                             convert_official_checkpoint,
+                                             detect_official_method)
 
 MapLocation = Union[str, Callable, None]
 
 
-def convert_loaded_checkpoint(checkpoint: MutableMapping) -> bool:
-    """Convert a loaded official DiST checkpoint in place.
+def convert_loaded_checkpoint(checkpoint: MutableMapping,
+                              model: Optional[nn.Module] = None) -> bool:
+    """Convert a loaded official checkpoint (DiST, EVL, STAN) in place.
 
     Meant for mmengine's ``after_load_checkpoint`` hook point, which passes
     the loaded dict before it reaches the model.
 
     Args:
         checkpoint (MutableMapping): A loaded checkpoint of any layout.
+        model (nn.Module, optional): The model it is for; when given, weights
+            of another method or size are a clear error (mmengine's
+            ``load_from`` would only log them). Defaults to None.
 
     Returns:
         bool: True when it was an official layout and was replaced by
         ``{'state_dict': ..., 'meta': ...}`` in our key layout.
     """
-    if isinstance(checkpoint, MutableMapping) and \
-            is_official_stan_layout(checkpoint):
-        return _convert_loaded_stan_checkpoint(checkpoint)
-    if not isinstance(checkpoint, MutableMapping) or \
-            not is_official_layout(checkpoint):
+    if not isinstance(checkpoint, MutableMapping):
         return False
-    state_dict, report = convert_official_state_dict(checkpoint)
+    method = detect_official_method(checkpoint)
+    if method is None:
+        return False
+    method, state_dict, report = convert_official_checkpoint(
+        checkpoint, method)
+    if model is not None:
+        check_converted_fits(model, state_dict, method)
+    title = OFFICIAL_FORMATS[method].title
     checkpoint.clear()
     checkpoint['state_dict'] = state_dict
     checkpoint['meta'] = dict(
-        converter='dist_plugin.checkpoint.convert',
+        method=method,
+        converter=OFFICIAL_FORMATS[method].converter,
         dropped=list(report['dropped']),
         unused=list(report['unused']))
     print_log(
-        f'Converted an official DiST checkpoint on the fly ({len(state_dict)}'
-        f' tensors; {len(report["unused"])} unknown keys ignored).',
-        logger='current')
-    return True
-
-
-def _convert_loaded_stan_checkpoint(checkpoint: MutableMapping) -> bool:
-    """STAN branch of :func:`convert_loaded_checkpoint`."""
-    state_dict, report = convert_official_stan_state_dict(checkpoint)
-    checkpoint.clear()
-    checkpoint['state_dict'] = state_dict
-    checkpoint['meta'] = dict(
-        converter='dist_plugin.checkpoint.convert_stan',
-        dropped=list(report['dropped']),
-        unused=list(report['unused']))
-    print_log(
-        f'Converted an official STAN checkpoint on the fly ({len(state_dict)}'
-        f' tensors; {len(report["unused"])} unknown keys ignored).',
-        logger='current')
+        f'Converted an official {title} checkpoint on the fly '
+        f'({len(state_dict)} tensors; {len(report["unused"])} unknown keys '
+        f'ignored).', logger='current')
     return True
 
 
@@ -95,7 +88,7 @@ def load_dist_checkpoint(
     if not isinstance(checkpoint, MutableMapping):
         raise ValueError(f'{filename} holds a {type(checkpoint).__name__}, '
                          'not a checkpoint dict')
-    convert_loaded_checkpoint(checkpoint)
+    convert_loaded_checkpoint(checkpoint, model)
     state_dict = checkpoint.get('state_dict', checkpoint)
     for pattern, replacement in revise_keys:
         state_dict = {

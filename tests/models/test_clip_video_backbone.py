@@ -171,6 +171,10 @@ def test_qk_are_the_blocks_own_attention_inputs(weights):
         torch.testing.assert_close(scores.softmax(-1), attn, atol=1e-5,
                                    rtol=1e-5)
         assert feats.qk_of(idx)[0] is q
+        # the blocks that also return q/k give the same tokens
+        torch.testing.assert_close(feats.layer_tokens[pos],
+                                   full.layer_tokens[idx], atol=1e-5,
+                                   rtol=1e-5)
 
 
 def test_frozen_backbone_keeps_no_graph_and_only_returned_blocks(weights):
@@ -197,12 +201,14 @@ def test_frozen_backbone_keeps_no_graph_and_only_returned_blocks(weights):
     assert outputs[2]() is feats.layer_tokens[0]
 
 
-def test_trainable_backbone_and_grad_checkpointing(weights):
+@pytest.mark.parametrize('return_qk', [False, True])
+def test_trainable_backbone_and_grad_checkpointing(weights, return_qk):
     video = _clip(frames=4)
     results = []
     for checkpointing in (False, True):
         backbone = _build(weights, frozen=False, out_indices=[0, 2],
-                          grad_checkpointing=checkpointing)
+                          grad_checkpointing=checkpointing,
+                          return_qk=return_qk)
         backbone.train()
         assert backbone.visual.training
         feats = backbone(video)
@@ -210,6 +216,9 @@ def test_trainable_backbone_and_grad_checkpointing(weights):
         loss = feats.layer_tokens[0].square().mean() + \
             feats.layer_tokens[1].sin().mean() + \
             feats.frame_embeddings.mean()
+        if return_qk:
+            q, k = feats.layer_qk[1]
+            loss = loss + (q * k).mean()
         loss.backward()
         grads = {n: p.grad.clone() for n, p in backbone.named_parameters()}
         assert all(g.abs().sum() > 0 for n, g in grads.items()), [
@@ -218,6 +227,9 @@ def test_trainable_backbone_and_grad_checkpointing(weights):
     (plain, plain_grads), (ckpt, ckpt_grads) = results
     for a, b in zip(plain.layer_tokens, ckpt.layer_tokens):
         torch.testing.assert_close(a, b)
+    if return_qk:
+        for a, b in zip(plain.layer_qk, ckpt.layer_qk):
+            torch.testing.assert_close(a, b)
     for name, grad in plain_grads.items():
         torch.testing.assert_close(ckpt_grads[name], grad, msg=name)
 

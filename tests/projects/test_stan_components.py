@@ -222,3 +222,27 @@ def test_loss_with_one_clip_keeps_training_mode():
     assert model.neck.training and model.neck.s_layers[0].training
     assert not model.cls_head.clip.training  # the text tower never trains
     assert model.train() is model
+
+
+def test_official_checkpoints_of_other_methods_are_clear_errors():
+    """STAN's official weights refused by a DiST model, DiST's by a STAN
+    model (the load_from / tools/test.py path)."""
+    import os.path as osp
+    from helpers.tiny_models import tiny_dist_model
+
+    from dist_plugin.checkpoint.official import detect_official_method
+    folder = osp.join(osp.dirname(osp.dirname(__file__)), 'data')
+    stan = torch.load(
+        osp.join(folder, 'official_stan', 'tiny-a.official_state_dict.pth'),
+        weights_only=True)
+    assert detect_official_method(stan) == 'stan'
+    with pytest.raises(ValueError, match='official STAN checkpoint does not '
+                       'fit this model'):
+        convert_loaded_checkpoint(dict(stan), MODELS.build(tiny_dist_model()))
+    dist = torch.load(
+        osp.join(folder, 'official_dist', 'tiny-a.official_state_dict.pth'),
+        weights_only=True)
+    assert detect_official_method(dist) == 'dist'
+    with pytest.raises(ValueError, match='official DiST checkpoint does not '
+                       'fit this model'):
+        convert_loaded_checkpoint(dict(dist), MODELS.build(tiny_stan_model()))

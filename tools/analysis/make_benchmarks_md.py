@@ -21,6 +21,8 @@ PUBLISHED_GFLOPS = {
     (163., 'DiST ViT-B/16 8+16 frames: 163 GFLOPs per view'),
     ('dist_vit-l14_clip-openai-pre_8xb32-u64-a2_36e_kinetics400-rgb.py', 16):
     (710., 'DiST ViT-L/14 8+16 frames: 710 GFLOPs per view'),
+    ('evl_vit-b16_clip-openai-pre_8xb32-8x16x1-50k_kinetics400-rgb.py', 8):
+    (148., 'EVL ViT-B/16 8 frames: 444 GFLOPs for 3 views, 148 per view'),
 }
 VARIANT_LABELS = {
     'dist': 'DiST',

@@ -123,14 +123,17 @@ class CLIPVideoBackbone(ShapeCheckedLoadMixin, BaseModule):
         self.out_indices = self._normalize_indices(out_indices)
         if return_qk:
             for idx in self.out_indices:
-                attn = getattr(self.visual.transformer.resblocks[idx], 'attn',
-                               None)
+                block = self.visual.transformer.resblocks[idx]
+                attn = getattr(block, 'attn', None)
                 if not isinstance(attn, nn.MultiheadAttention) or \
-                        attn.in_proj_weight is None:
+                        attn.in_proj_weight is None or \
+                        not attn.batch_first or hasattr(block, 'ln_1_kv'):
                     raise ValueError(
-                        f'return_qk needs blocks with a packed nn.'
-                        f'MultiheadAttention in_proj; block {idx} of {arch!r} '
-                        f'has {type(attn).__name__}.')
+                        f'return_qk needs open_clip ResidualAttentionBlocks '
+                        f'(batch-first nn.MultiheadAttention with a packed '
+                        f'in_proj); block {idx} of {arch!r} is a '
+                        f'{type(block).__name__} with '
+                        f'{type(attn).__name__}.')
         if frozen:
             self.visual.requires_grad_(False)
             self.visual.eval()
@@ -264,31 +267,50 @@ class CLIPVideoBackbone(ShapeCheckedLoadMixin, BaseModule):
         return x
 
     @staticmethod
-    def block_qk(block: nn.Module, x: Tensor) -> Tuple[Tensor, Tensor]:
-        """q and k of ``block``'s attention for block input ``x``.
+    def block_with_qk(block: nn.Module,
+                      x: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        """Run an open_clip ``ResidualAttentionBlock`` and also return the q
+        and k its attention computed.
+
+        The same math as ``block(x)`` (pre-norm attention and MLP with their
+        layer scales), with the packed ``in_proj`` applied once, so q and k
+        cost nothing extra.
 
         Args:
             block (nn.Module): An open_clip ``ResidualAttentionBlock``.
             x (Tensor): The block's input ``[M, L, D]``.
 
         Returns:
-            tuple: ``(q, k)``, each ``[M, L, heads, D // heads]``, with bias
-            and without the ``1 / sqrt(head_dim)`` scale.
+            tuple: The block's output ``[M, L, D]`` and ``(q, k)``, each
+            ``[M, L, heads, D // heads]``, with bias and without the
+            ``1 / sqrt(head_dim)`` scale.
         """
         attn = block.attn
-        width = x.shape[-1]
-        bias = attn.in_proj_bias
-        qk = F.linear(block.ln_1(x), attn.in_proj_weight[:2 * width],
-                      None if bias is None else bias[:2 * width])
-        q, k = qk.split(width, dim=-1)  # [M, L, D] each
-        shape = x.shape[:2] + (attn.num_heads, width // attn.num_heads)
-        return q.reshape(shape), k.reshape(shape)
+        qkv = F.linear(block.ln_1(x), attn.in_proj_weight, attn.in_proj_bias)
+        shape = x.shape[:2] + (attn.num_heads, -1)
+        q, k, v = (t.reshape(shape) for t in qkv.chunk(3, dim=-1))
+        out = F.scaled_dot_product_attention(
+            q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
+            dropout_p=attn.dropout if attn.training else 0.)
+        out = attn.out_proj(out.transpose(1, 2).flatten(2))  # [M, L, D]
+        x = x + block.ls_1(out)
+        x = x + block.ls_2(block.mlp(block.ln_2(x)))
+        return x, q, k
 
-    def _run_block(self, block: nn.Module, x: Tensor) -> Tensor:
+    def _run_block(self, block: nn.Module, x: Tensor,
+                   with_qk: bool) -> Tuple[Tensor, Optional[Tuple[Tensor,
+                                                                    Tensor]]]:
+        """``x`` through ``block``; also its (q, k) when ``with_qk``."""
+        fn = self.block_with_qk if with_qk else block
+        args = (block, x) if with_qk else (x, )
         if self.grad_checkpointing and self.training and \
                 torch.is_grad_enabled():
-            return checkpoint(block, x, use_reentrant=False)
-        return block(x)
+            out = checkpoint(fn, *args, use_reentrant=False)
+        else:
+            out = fn(*args)
+        if with_qk:
+            return out[0], (out[1], out[2])
+        return out, None
 
     def _encode(self, x: Tensor) -> CLIPVideoFeatures:
         batch, channels, _, height, width = x.shape
@@ -303,11 +325,11 @@ class CLIPVideoBackbone(ShapeCheckedLoadMixin, BaseModule):
             position)
         for idx, block in enumerate(self.visual.transformer.resblocks):
             pos = position.get(idx)
-            if pos is not None and self.return_qk:
-                layer_qk[pos] = self.block_qk(block, tokens)
-            tokens = self._run_block(block, tokens)
+            with_qk = pos is not None and self.return_qk
+            tokens, qk = self._run_block(block, tokens, with_qk)
             if pos is not None:
                 layer_tokens[pos] = tokens
+                layer_qk[pos] = qk
         frame_embeds = self.frame_embedding(tokens[:, 0])  # [B*Tc, E]
         return CLIPVideoFeatures(
             layer_tokens=tuple(layer_tokens),

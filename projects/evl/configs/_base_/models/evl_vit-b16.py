@@ -1,0 +1,36 @@
+# EVL with a frozen OpenAI CLIP ViT-B/16: a 4-layer decoder over the last 4
+# blocks (width 768, 12 heads), every frame through CLIP at 224 px.
+num_frames = 8
+model = dict(
+    type='Recognizer3D',
+    backbone=dict(
+        type='CLIPVideoBackbone',
+        arch='ViT-B-16',
+        pretrained='openai',
+        quick_gelu=True,
+        frame_sampling='all',
+        frozen=True,
+        out_indices=[-4, -3, -2, -1],
+        return_qk=True),  # for the temporal cross attention
+    neck=dict(
+        type='EVLDecoder',
+        in_channels=768,
+        num_layers=4,
+        num_frames=num_frames,
+        grid_size=(14, 14),  # 224 / 16; sizes the relative tables (27 x 27)
+        num_heads=12,
+        qkv_dim=768,
+        mlp_ratio=4.,
+        mlp_dropout=0.5),
+    cls_head=dict(
+        type='EVLHead',
+        num_classes=400,
+        in_channels=768,
+        dropout_ratio=0.5,
+        average_clips='prob'),
+    # OpenAI CLIP normalisation on 0-255 RGB
+    data_preprocessor=dict(
+        type='ActionDataPreprocessor',
+        mean=[122.771, 116.746, 104.094],
+        std=[68.501, 66.632, 70.323],
+        format_shape='NCTHW'))

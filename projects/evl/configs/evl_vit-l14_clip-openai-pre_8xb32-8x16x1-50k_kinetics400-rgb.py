@@ -1,0 +1,10 @@
+# EVL ViT-L/14, 8 frames x stride 16, Kinetics-400.
+# Official (re-run, OpenGVLab/efficient-video-recognition README): 86.3 top-1 /
+# 97.2 top-5, 1 crop x 3 clips.
+_base_ = [
+    './_base_/models/evl_vit-l14.py',
+    './_base_/datasets/kinetics400_evl-8x16x1.py',
+    './_base_/evl_runtime.py'
+]
+
+model = dict(neck=dict(num_frames=8), cls_head=dict(num_classes=400))
