@@ -97,7 +97,7 @@ class STANSimilarity(BaseModel):
         return embed
 
     def encode_text(self, tokens: Tensor) -> Tensor:
-        """Token ids ``[B, L]`` (L <= context) -> text embeddings ``[B, E]``."""
+        """Token ids ``[B, L]`` (L <= context) -> embeddings ``[B, E]``."""
         context = self.text.positional_embedding.shape[0]
         if tokens.shape[-1] > context:
             raise ValueError(
