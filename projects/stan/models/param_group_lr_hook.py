@@ -18,7 +18,9 @@ class ParamGroupLrHook(Hook):
                           runner,
                           batch_idx: int,
                           data_batch: Optional[dict] = None) -> None:
-        optimizer = runner.optim_wrapper.optimizer
+        optimizer = getattr(runner.optim_wrapper, 'optimizer', None)
+        if optimizer is None:  # e.g. an OptimWrapperDict: nothing to add
+            return
         seen = set()
         for group in optimizer.param_groups:
             name = group.get('group_name')
