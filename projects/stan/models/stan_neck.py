@@ -8,6 +8,9 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from dist_plugin.models.backbones.clip_video_features import \
+    CLIPVideoFeatures
+
 from .stan_cross_frame_attention import STANCrossFrameAttention
 from .stan_cross_frame_conv import STANCrossFrameConv
 from .stan_intra_frame_block import STANIntraFrameBlock
@@ -229,8 +232,9 @@ class STANNeck(BaseModule):
                 f'UniformSample clip_len) or raise neck.max_frames (official '
                 f'checkpoints have 64 rows).')
 
-    def forward(self, feats, data_samples: Optional[List] = None
-                ) -> Tuple[Tensor, Dict]:
+    def forward(self,
+                feats: CLIPVideoFeatures,
+                data_samples: Optional[List] = None) -> Tuple[Tensor, Dict]:
         """``CLIPVideoFeatures`` -> (video embedding ``[B, E]``, ``{}``)."""
         num_frames = feats.num_frames
         self.check_frames(num_frames)
