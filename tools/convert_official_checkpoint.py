@@ -6,7 +6,7 @@ Examples:
         --config configs/dist/dist_vit-b16_clip-openai-pre_8xb32-u16-a2_36e_kinetics400-rgb.py
     python tools/convert_official_checkpoint.py evl_k400_b16_8x16.pth \
         work_dirs/evl_b16_8x16.pth \
-        --config projects/evl/configs/evl_vit-b16_clip-openai-pre_8xb32-8x16x1_50k_kinetics400-rgb.py
+        --config projects/evl/configs/evl_vit-b16_clip-openai-pre_8xb32-8x16x1-50k_kinetics400-rgb.py
 """
 import argparse
 import hashlib

@@ -38,8 +38,10 @@ _EVL_RULES: List[Tuple[str, str]] = [
     (r'decoder\.temporal_conv\.(\d+)\.(weight|bias)',
      r'neck.temporal_convs.\1.\2'),
     (r'decoder\.temporal_pos_embed\.(\d+)', r'neck.temporal_pos_embeds.\1'),
-    (r'decoder\.cross_attention\.(\d+)\.w1', r'neck.cross_attentions.\1.w_prev'),
-    (r'decoder\.cross_attention\.(\d+)\.w2', r'neck.cross_attentions.\1.w_next'),
+    (r'decoder\.cross_attention\.(\d+)\.w1',
+     r'neck.cross_attentions.\1.w_prev'),
+    (r'decoder\.cross_attention\.(\d+)\.w2',
+     r'neck.cross_attentions.\1.w_next'),
     (r'proj\.0\.(weight|bias)', r'cls_head.norm.\1'),
     (r'proj\.2\.(weight|bias)', r'cls_head.fc_cls.\1'),
     # official backbone (VisionTransformer2D) -> open_clip visual tower
@@ -58,7 +60,8 @@ _EVL_RULES: List[Tuple[str, str]] = [
      r'backbone.visual.transformer.resblocks.\1.ln_2.\2'),
 ]
 _EVL_RULES_COMPILED = [(re.compile(p + '$'), t) for p, t in _EVL_RULES]
-_QKV = re.compile(r'backbone\.blocks\.(\d+)\.attn\.(q|k|v)_proj\.(weight|bias)$')
+_QKV = re.compile(
+    r'backbone\.blocks\.(\d+)\.attn\.(q|k|v)_proj\.(weight|bias)$')
 
 
 def unwrap_evl_checkpoint(obj: Mapping) -> Dict[str, Tensor]:

@@ -489,3 +489,17 @@ def test_metafile_rows_are_the_zoo_configs():
         assert entry.top1 == published[(frames, stride, arch)]
         assert entry.dataset == 'Kinetics-400' and entry.layout == 'official'
         assert entry.url.startswith('https://drive.google.com/file/d/')
+
+
+def test_download_tool_converts_a_local_official_evl_file(tmp_path, fixture):
+    from dist_plugin.checkpoint.download import fetch_checkpoint
+    case, official = fixture
+    src = tmp_path / 'evl_official.pth'
+    torch.save(_released(official), src)
+    result = fetch_checkpoint(str(src), out_dir=str(tmp_path / 'cache'),
+                              progress=False)
+    assert result.converted and result.path != str(src)
+    saved = torch.load(result.path, weights_only=True)
+    assert saved['meta']['method'] == 'evl'
+    reference, _ = convert_evl_state_dict(_released(official))
+    assert saved['state_dict'].keys() == reference.keys()

@@ -80,10 +80,10 @@ def test_matches_official_outputs(case_path):
             _per_clip(feats.layer_tokens[pos], batch),
             case['backbone_block_out'][block], **TOL)
         q, k = feats.layer_qk[pos]
-        torch.testing.assert_close(_per_clip(q, batch), case['backbone_q'][pos],
-                                   **TOL)
-        torch.testing.assert_close(_per_clip(k, batch), case['backbone_k'][pos],
-                                   **TOL)
+        torch.testing.assert_close(
+            _per_clip(q, batch), case['backbone_q'][pos], **TOL)
+        torch.testing.assert_close(
+            _per_clip(k, batch), case['backbone_k'][pos], **TOL)
     # ... and every block, with the same weights and all blocks returned.
     backbone_cfg = official_to_model_cfg(cfg)['backbone']
     backbone_cfg.update(out_indices=None, return_qk=False)

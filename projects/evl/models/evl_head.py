@@ -1,5 +1,5 @@
 """EVL's classification head: LayerNorm, dropout, linear."""
-from typing import Optional, Tuple, Union
+from typing import Optional
 
 from mmaction.models.heads import BaseHead
 from mmaction.registry import MODELS
@@ -41,7 +41,7 @@ class EVLHead(BaseHead):
         self.norm.reset_parameters()
         self.fc_cls.reset_parameters()
 
-    def forward(self, x: Union[Tensor, Tuple[Tensor, ...]],
-                **kwargs) -> Tensor:
-        """``[B, D]`` -> ``[B, K]``."""
+    def forward(self, x: Tensor, **kwargs) -> Tensor:
+        """``[B, D]`` -> ``[B, K]`` (extra keyword arguments of the
+        recognizer are ignored)."""
         return self.fc_cls(self.dropout(self.norm(x)))
