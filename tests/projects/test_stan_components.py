@@ -246,3 +246,48 @@ def test_official_checkpoints_of_other_methods_are_clear_errors():
     with pytest.raises(ValueError, match='official DiST checkpoint does not '
                        'fit this model'):
         convert_loaded_checkpoint(dict(dist), MODELS.build(tiny_stan_model()))
+
+
+def test_cli_converts_a_cvpr_release_stan_checkpoint(tmp_path):
+    """tools/convert_official_checkpoint.py on the fixture renamed to the
+    CVPR release's timesFPN_* names (plus its two unused tensors), wrapped
+    and DDP-prefixed: the converted file reproduces the official logits."""
+    import os.path as osp
+    import subprocess
+    import sys
+
+    from dist_plugin_projects.stan.official_config import \
+        official_to_model_cfg
+    repo = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    folder = osp.join(repo, 'tests', 'data', 'official_stan')
+    official = torch.load(osp.join(folder, 'tiny-a.official_state_dict.pth'),
+                          weights_only=True)
+    case = torch.load(osp.join(folder, 'tiny-a.case.pth'), weights_only=True)
+    legacy = {
+        'module.' + k.replace('backbone.STAN_', 'backbone.timesFPN_'): v
+        for k, v in official.items()
+    }
+    legacy['module.backbone.timesFPN_pos_embed.weight'] = torch.zeros(10, 128)
+    legacy['module.backbone.timesFPN_cls_token'] = torch.zeros(1, 1, 128)
+    src, dst = tmp_path / 'stan_cvpr.pth', tmp_path / 'out' / 'stan.pth'
+    torch.save({'state_dict': legacy}, src)
+    result = subprocess.run(
+        [sys.executable, osp.join(repo, 'tools',
+                                  'convert_official_checkpoint.py'),
+         str(src), str(dst)],
+        capture_output=True, text=True, cwd=repo)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert 'official STAN checkpoint' in result.stdout
+    assert 'dropped (unused tensors of the CVPR release): ' \
+        'backbone.timesFPN_cls_token' in result.stdout
+    state = torch.load(dst, weights_only=True)['state_dict']
+    ctx = case['config']['text']['context_length']  # official: first rows
+    key = 'cls_head.clip.positional_embedding'
+    state[key] = state[key][:ctx]
+    model = MODELS.build(official_to_model_cfg(case['config']))
+    model.load_state_dict(state, strict=True)
+    model.cls_head.set_classes(tokens=case['text_tokens'])
+    video = case['video'].transpose(1, 2)[:, None]
+    with torch.no_grad():
+        logits = model.eval()(video, mode='tensor', stage='head')
+    torch.testing.assert_close(logits, case['logits'], atol=1e-4, rtol=1e-4)
