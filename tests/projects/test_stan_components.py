@@ -291,3 +291,22 @@ def test_cli_converts_a_cvpr_release_stan_checkpoint(tmp_path):
     with torch.no_grad():
         logits = model.eval()(video, mode='tensor', stage='head')
     torch.testing.assert_close(logits, case['logits'], atol=1e-4, rtol=1e-4)
+
+
+def test_three_crop_testing_averages_the_scores_of_the_views():
+    from mmaction.structures import ActionDataSample
+    cfg = tiny_stan_model()
+    cfg['cls_head']['average_clips'] = 'score'
+    model = MODELS.build(cfg).eval()
+    views = torch.stack([_clip(batch=2)[:, None] * s for s in (1., .5, 2.)],
+                        dim=2)[:, 0]  # [B=2, V=3, 3, T, H, W]
+    samples = [ActionDataSample().set_gt_label(torch.tensor(0))
+               for _ in range(2)]
+    with torch.no_grad():
+        preds = model(views, samples, mode='predict')
+        per_view = torch.stack([
+            model(views[:, v:v + 1], mode='tensor', stage='head')
+            for v in range(3)
+        ], dim=1)
+    scores = torch.stack([p.pred_score for p in preds])
+    torch.testing.assert_close(scores, per_view.mean(1))
