@@ -24,7 +24,8 @@ from dist_plugin.upstream_fixes.safe_checkpoint import safe_torch_load
 #: Why a method's converter drops the tensors it lists in ``dropped``.
 DROP_REASONS = dict(
     dist='never used by the official model',
-    evl='all zeros; the CLIP patch embedding has no bias')
+    evl='all zeros; the CLIP patch embedding has no bias',
+    stan='unused tensors of the CVPR release')
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -64,8 +65,9 @@ def main(argv=None) -> int:
     checkpoint = safe_torch_load(args.src, map_location='cpu')
     if detect_official_method(checkpoint) is None:
         print(f'error: {args.src} holds no DiST weights (no dist_net.* or '
-              'ladder_net.* keys) and no EVL weights (no decoder.'
-              'decoder_layers.* keys); is it an official checkpoint?',
+              'ladder_net.* keys), no EVL weights (no decoder.'
+              'decoder_layers.* keys) and no STAN weights (no backbone.'
+              'STAN_* keys); is it an official checkpoint?',
               file=sys.stderr)
         return 1
     try:

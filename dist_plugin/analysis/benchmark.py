@@ -27,7 +27,7 @@ from torch import Tensor, nn
 from .complexity import cache_text_features, count_parameters
 from .memory import PeakMemoryMeter
 
-VARIANTS = ('dist', 'full_finetune', 'frozen_linear')
+VARIANTS = ('dist', 'full_finetune', 'frozen_linear', 'stan')
 VARIANT_DESCRIPTIONS = {
     'dist': 'DiST: frozen CLIP on T/alpha sparse frames + temporal and '
     'integration streams (trained), CLIP text classifier',
@@ -35,6 +35,8 @@ VARIANT_DESCRIPTIONS = {
     'embedding, linear classifier',
     'frozen_linear': 'frozen CLIP (no autograd) on all T frames, '
     'frame-averaged embedding, linear classifier (trained)',
+    'stan': 'STAN-self (K=4): CLIP fine-tuned on all T frames + STAN branch '
+    '(trained), CLIP text classifier',
 }
 
 ArchType = Union[str, Dict]
@@ -156,6 +158,47 @@ def dist_model_cfg(arch: ArchType,
             class_names=[f'class {i}' for i in range(num_classes)]))
 
 
+def stan_model_cfg(arch: ArchType, num_classes: int,
+                   num_layers: int = 4,
+                   grad_checkpointing: bool = False) -> Dict:
+    """``STANRecognizer`` config (STAN-self, CLIP fine-tuned) for ``arch``.
+
+    Args:
+        arch (str | dict): open_clip model name or model-config dict.
+        num_classes (int): Classes (placeholder names for the text head).
+        num_layers (int): STAN depth K (at most the CLIP depth).
+            Defaults to 4.
+        grad_checkpointing (bool): Recompute CLIP and STAN blocks in the
+            backward pass. Defaults to False.
+
+    Returns:
+        dict: The model config (needs ``dist_plugin_projects.stan``).
+    """
+    from dist_plugin.models.clip_builder import get_clip_config
+    clip_cfg = get_clip_config(arch)
+    vision = clip_cfg['vision_cfg']
+    depth = min(num_layers, vision['layers'])
+    return dict(
+        type='STANRecognizer',
+        backbone=dict(
+            type='CLIPVideoBackbone', arch=copy.deepcopy(arch),
+            pretrained=None, frame_sampling='all', frozen=False,
+            grad_checkpointing=grad_checkpointing,
+            out_indices=tuple(range(-depth, 0))),
+        neck=dict(
+            type='STANNeck', in_channels=vision['width'], num_layers=depth,
+            num_heads=vision['width'] // vision.get('head_width', 64),
+            grad_checkpointing=grad_checkpointing),
+        cls_head=dict(
+            type='CLIPTextHead',
+            num_classes=num_classes,
+            in_channels=clip_cfg['embed_dim'],
+            arch=copy.deepcopy(arch),
+            pretrained=None,
+            logit_scale=100.,
+            class_names=[f'class {i}' for i in range(num_classes)]))
+
+
 def build_variant(variant: str,
                   arch: ArchType,
                   num_frames: int,
@@ -182,6 +225,14 @@ def build_variant(variant: str,
         model = MODELS.build(
             dist_model_cfg(arch, num_frames, alpha, num_classes,
                            **(dist_cfg or {})))
+    elif variant == 'stan':
+        from mmaction.registry import MODELS
+        from mmengine.registry import init_default_scope
+
+        import dist_plugin  # noqa: F401
+        import dist_plugin_projects.stan  # noqa: F401
+        init_default_scope('mmaction')
+        model = MODELS.build(stan_model_cfg(arch, num_classes))
     elif variant in ('full_finetune', 'frozen_linear'):
         model = CLIPFrameAverageClassifier(
             arch, num_classes, frozen=variant == 'frozen_linear')

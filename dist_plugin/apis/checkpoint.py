@@ -1,4 +1,4 @@
-"""Load any checkpoint (ours or an official DiST/EVL one, file or URL)
+"""Load any checkpoint (ours or an official DiST/EVL/STAN one, file or URL)
 into a model."""
 import re
 from typing import Callable, Dict, List, MutableMapping, Optional, \
@@ -18,7 +18,7 @@ MapLocation = Union[str, Callable, None]
 
 def convert_loaded_checkpoint(checkpoint: MutableMapping,
                               model: Optional[nn.Module] = None) -> bool:
-    """Convert a loaded official checkpoint (DiST, EVL) in place.
+    """Convert a loaded official checkpoint (DiST, EVL, STAN) in place.
 
     Meant for mmengine's ``after_load_checkpoint`` hook point, which passes
     the loaded dict before it reaches the model.

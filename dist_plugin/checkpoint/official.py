@@ -11,6 +11,8 @@ from typing import (Callable, Dict, List, Mapping, NamedTuple, Optional,
 from torch import Tensor, nn
 
 from .convert import convert_official_state_dict, is_official_layout
+from .convert_stan import (convert_official_stan_state_dict,
+                           is_official_stan_layout)
 from .evl_convert import convert_evl_state_dict, is_evl_layout
 
 Converted = Tuple[Dict[str, Tensor], Dict[str, List[str]]]
@@ -31,6 +33,9 @@ OFFICIAL_FORMATS: Dict[str, OfficialFormat] = {
                            'dist_plugin.checkpoint.convert'),
     'evl': OfficialFormat('EVL', is_evl_layout, convert_evl_state_dict,
                           'dist_plugin.checkpoint.evl_convert'),
+    'stan': OfficialFormat('STAN', is_official_stan_layout,
+                           convert_official_stan_state_dict,
+                           'dist_plugin.checkpoint.convert_stan'),
 }
 
 

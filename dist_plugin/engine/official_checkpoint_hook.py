@@ -1,4 +1,5 @@
-"""Convert official checkpoints (DiST, EVL) when the Runner loads them."""
+"""Convert official checkpoints (DiST, EVL, STAN) when the Runner loads
+them."""
 from mmaction.registry import HOOKS
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
@@ -9,7 +10,7 @@ from dist_plugin.apis.checkpoint import convert_loaded_checkpoint
 @HOOKS.register_module()
 class OfficialCheckpointHook(Hook):
     """Let ``load_from`` / ``tools/test.py CONFIG CHECKPOINT`` take official
-    checkpoints (DiST, EVL; any released layout) directly: they are
+    checkpoints (DiST, EVL, STAN; any released layout) directly: they are
     converted to our keys after loading and before the weights reach the
     model. Weights of another method or size are refused with a clear error
     (mmengine itself would only log the mismatch)."""

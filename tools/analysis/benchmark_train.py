@@ -24,12 +24,15 @@ import tempfile
 import time
 from typing import Any, Dict, List, Optional
 
-VARIANTS = ('dist', 'full_finetune', 'frozen_linear')
+VARIANTS = ('dist', 'full_finetune', 'frozen_linear', 'stan')
 LABELS = {
     'dist': 'DiST',
     'full_finetune': 'CLIP full fine-tune + linear',
     'frozen_linear': 'frozen CLIP + linear',
+    'stan': 'STAN-self K=4 (CLIP fine-tuned)',
 }
+#: Run when --variants is not given (STAN is opt-in: --variants ... stan).
+DEFAULT_VARIANTS = ('dist', 'full_finetune', 'frozen_linear')
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -74,7 +77,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--variants',
         nargs='+',
-        default=list(VARIANTS),
+        default=list(DEFAULT_VARIANTS),
         choices=list(VARIANTS),
         help='variants to run')
     parser.add_argument(

@@ -28,6 +28,7 @@ VARIANT_LABELS = {
     'dist': 'DiST',
     'full_finetune': 'CLIP full fine-tune + linear',
     'frozen_linear': 'frozen CLIP + linear',
+    'stan': 'STAN-self K=4 (CLIP fine-tuned)',
 }
 TARGET_LABELS = {
     'dist_vs_full_finetune_train_memory':

@@ -35,6 +35,9 @@ class CLIPTextHead(ShapeCheckedLoadMixin, BaseHead):
         templates (Sequence[str], optional): Prompt templates with ``{}``; the
             normalized embeddings of several templates are averaged. Defaults
             to None (the bare class name, as in the official code).
+        logit_scale (float, optional): Fixed logit multiplier ``1 / tau``
+            (STAN: 100) used instead of CLIP's ``exp(logit_scale)``.
+            Defaults to None.
         fusion_weight (float): Weight of the frozen-CLIP frame logits mixed
             into the DiST logits (needs ``neck.with_frame_embedding``).
             Defaults to 0.
@@ -54,6 +57,7 @@ class CLIPTextHead(ShapeCheckedLoadMixin, BaseHead):
                  pretrained: Optional[str] = None,
                  quick_gelu: bool = True,
                  templates: Optional[Sequence[str]] = None,
+                 logit_scale: Optional[float] = None,
                  fusion_weight: float = 0.,
                  loss_cls: Dict = dict(type='CrossEntropyLoss'),
                  label_smooth_eps: float = 0.,
@@ -74,6 +78,9 @@ class CLIPTextHead(ShapeCheckedLoadMixin, BaseHead):
             raise ValueError(f'fusion_weight must be in [0, 1], got '
                              f'{fusion_weight}')
         self.fusion_weight = fusion_weight
+        if logit_scale is not None and logit_scale <= 0:
+            raise ValueError(f'logit_scale must be > 0, got {logit_scale}')
+        self.fixed_logit_scale = logit_scale
         clip = build_clip(arch, pretrained, quick_gelu)
         clip.visual = None  # the backbone owns the visual tower
         clip.requires_grad_(False)
@@ -170,10 +177,13 @@ class CLIPTextHead(ShapeCheckedLoadMixin, BaseHead):
         return self._text_features
 
     def cosine_logits(self, embed: Tensor) -> Tensor:
-        """``exp(logit_scale) * cos(embed, text)`` ``[B, K]``."""
+        """``scale * cos(embed, text)`` ``[B, K]``."""
         text = self.text_features().to(embed.dtype)
         embed = embed / embed.norm(dim=1, keepdim=True)
-        scale = self.clip.logit_scale.exp().to(embed.dtype)
+        if self.fixed_logit_scale is not None:
+            scale = embed.new_tensor(self.fixed_logit_scale)
+        else:
+            scale = self.clip.logit_scale.exp().to(embed.dtype)
         return (scale * embed) @ text.t()
 
     def forward(self, x: Union[Tensor, Tuple[Tensor, Tensor]],
