@@ -1,0 +1,1 @@
+"""MMAction2 projects of dist_plugin (the frozen-CLIP peers of DiST)."""

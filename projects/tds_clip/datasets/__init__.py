@@ -1,0 +1,3 @@
+from .window_sample_frames import WindowSampleFrames
+
+__all__ = ['WindowSampleFrames']
