@@ -1,4 +1,8 @@
-"""Convert an official DiST checkpoint to dist_plugin's layout.
+"""Convert an official checkpoint (DiST, TDS-CLIP) to dist_plugin's layout.
+
+The method is recognised from the checkpoint's keys
+(``dist_plugin.checkpoint.OFFICIAL_CONVERTERS``); ``--method`` refuses a
+checkpoint of another method.
 
 Example:
     python tools/convert_official_checkpoint.py dist_k400_b16_8x2.pyth \
@@ -13,20 +17,26 @@ import sys
 
 import torch
 
-from dist_plugin.checkpoint import convert_official_state_dict
+from dist_plugin.checkpoint import (OFFICIAL_CONVERTERS,
+                                    convert_official_checkpoint,
+                                    detect_official_method)
 from dist_plugin.upstream_fixes.safe_checkpoint import safe_torch_load
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description='Convert an official DiST checkpoint (any released '
-        'layout) into a checkpoint for load_from / tools/test.py')
+        description='Convert an official DiST or TDS-CLIP checkpoint (any '
+        'released layout) into a checkpoint for load_from / tools/test.py')
     parser.add_argument('src', help='official checkpoint file')
     parser.add_argument('dst', help='output checkpoint file')
     parser.add_argument(
         '--config',
         help='model config; when given, the converted weights are checked '
         'against the model it builds (missing / unexpected keys, shapes)')
+    parser.add_argument(
+        '--method',
+        choices=sorted(OFFICIAL_CONVERTERS),
+        help='refuse a checkpoint of another method (default: detected)')
     return parser.parse_args(argv)
 
 
@@ -50,19 +60,39 @@ def check_against_config(state_dict: dict, config: str) -> dict:
 def main(argv=None) -> int:
     args = parse_args(argv)
     checkpoint = safe_torch_load(args.src, map_location='cpu')
-    state_dict, report = convert_official_state_dict(checkpoint)
-    if not any(k.startswith('neck.') for k in state_dict):
+    if detect_official_method(checkpoint) is None:
+        others = ', '.join(f'{name}: {conv.sentinel}'
+                           for name, conv in OFFICIAL_CONVERTERS.items()
+                           if name != 'DiST')
         print(f'error: {args.src} holds no DiST weights (no dist_net.* or '
-              'ladder_net.* keys); is it an official DiST checkpoint?',
+              'ladder_net.* keys) and no other known official weights '
+              f'({others}); is it an official checkpoint?',
               file=sys.stderr)
         return 1
+    try:
+        method, state_dict, report = convert_official_checkpoint(
+            checkpoint, args.method)
+    except ValueError as err:
+        print(f'error: {args.src}: {err}', file=sys.stderr)
+        return 1
+    print(f'official {method} checkpoint')
     print(f'converted {len(state_dict)} tensors from {args.src}')
-    for key in report['dropped']:
+    for key in report.get('dropped', []):
         print(f'  dropped (never used by the official model): {key}')
     for key in report['unused']:
         print(f'  unused: {key}')
+    kept = report.get('kept_from_model', [])
+    for key in kept:
+        print(f'  not in official files (kept from the pretrained CLIP): '
+              f'{key}')
     if args.config:
-        check = check_against_config(state_dict, args.config)
+        try:
+            check = check_against_config(state_dict, args.config)
+        except ValueError as err:  # e.g. another method's weights
+            print(f'error: the {method} weights do not fit {args.config}: '
+                  f'{err}', file=sys.stderr)
+            return 1
+        check['missing'] = [k for k in check['missing'] if k not in kept]
         for key in check['missing']:
             print(f'  missing: {key}')
         for key in check['unexpected']:
@@ -79,7 +109,8 @@ def main(argv=None) -> int:
             state_dict=state_dict,
             meta=dict(
                 converted_from=osp.basename(args.src),
-                converter='dist_plugin.checkpoint.convert')), tmp)
+                official_method=method,
+                converter='dist_plugin.checkpoint')), tmp)
     os.replace(tmp, args.dst)
     with open(args.dst, 'rb') as f:
         digest = hashlib.sha256(f.read()).hexdigest()

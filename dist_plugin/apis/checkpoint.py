@@ -1,4 +1,5 @@
-"""Load any DiST checkpoint (ours or official, file or URL) into a model."""
+"""Load any checkpoint (ours or an official DiST / TDS-CLIP one, file or URL)
+into a model."""
 import re
 from typing import Callable, Dict, List, MutableMapping, Sequence, Tuple, \
     Union
@@ -7,14 +8,15 @@ from mmengine.logging import print_log
 from mmengine.runner import CheckpointLoader
 from torch import nn
 
-from dist_plugin.checkpoint.convert import (convert_official_state_dict,
-                                            is_official_layout)
+from dist_plugin.checkpoint.official_methods import (OFFICIAL_CONVERTERS,
+                                                     detect_official_method)
 
 MapLocation = Union[str, Callable, None]
 
 
 def convert_loaded_checkpoint(checkpoint: MutableMapping) -> bool:
-    """Convert a loaded official DiST checkpoint in place.
+    """Convert a loaded official checkpoint (any method of
+    ``OFFICIAL_CONVERTERS``) in place.
 
     Meant for mmengine's ``after_load_checkpoint`` hook point, which passes
     the loaded dict before it reaches the model.
@@ -26,19 +28,23 @@ def convert_loaded_checkpoint(checkpoint: MutableMapping) -> bool:
         bool: True when it was an official layout and was replaced by
         ``{'state_dict': ..., 'meta': ...}`` in our key layout.
     """
-    if not isinstance(checkpoint, MutableMapping) or \
-            not is_official_layout(checkpoint):
+    if not isinstance(checkpoint, MutableMapping):
         return False
-    state_dict, report = convert_official_state_dict(checkpoint)
+    method = detect_official_method(checkpoint)
+    if method is None:
+        return False
+    state_dict, report = OFFICIAL_CONVERTERS[method].convert(checkpoint)
     checkpoint.clear()
     checkpoint['state_dict'] = state_dict
     checkpoint['meta'] = dict(
         converter='dist_plugin.checkpoint.convert',
-        dropped=list(report['dropped']),
+        official_method=method,
+        dropped=list(report.get('dropped', [])),
         unused=list(report['unused']))
     print_log(
-        f'Converted an official DiST checkpoint on the fly ({len(state_dict)}'
-        f' tensors; {len(report["unused"])} unknown keys ignored).',
+        f'Converted an official {method} checkpoint on the fly '
+        f'({len(state_dict)} tensors; {len(report["unused"])} unknown keys '
+        'ignored).',
         logger='current')
     return True
 

@@ -42,13 +42,17 @@ class SMEAdapter(BaseModule):
         self.stem = SidePatchStem(3 * (window - 1), out_channels, patch_size,
                                   temporal_kernel, spatial_padding)
 
-    def forward(self, windows: Tensor) -> Tensor:
-        """``[B, 3, T, w, H, W]`` windows -> ``[B, Ds, T, H/P, W/P]``."""
+    def differences(self, windows: Tensor) -> Tensor:
+        """``[B, 3, T, w, H, W]`` -> ``[B, 3 (w - 1), T, H, W]``, channel
+        ``3 * j + c`` = colour ``c`` of ``F[j + 1] - F[j]``."""
         batch, channels, num_segments, window, height, width = windows.shape
         if window != self.window:
             raise ValueError(f'SMEAdapter was built for windows of '
                              f'{self.window} frames, got {window}')
         diff = windows[:, :, :, 1:] - windows[:, :, :, :-1]  # [B,3,T,w-1,H,W]
-        diff = diff.permute(0, 3, 1, 2, 4, 5).reshape(
+        return diff.permute(0, 3, 1, 2, 4, 5).reshape(
             batch, (window - 1) * channels, num_segments, height, width)
-        return self.stem(diff)
+
+    def forward(self, windows: Tensor) -> Tensor:
+        """``[B, 3, T, w, H, W]`` windows -> ``[B, Ds, T, H/P, W/P]``."""
+        return self.stem(self.differences(windows))
