@@ -23,13 +23,15 @@ def _clip(batch=2, frames=8, size=32, seed=0):
 
 def test_shapes(model):
     video = _clip()
-    layer_tokens, dense, frame_embeds = model.backbone(video)
-    assert len(layer_tokens) == 2
+    feats = model.backbone(video)
+    assert feats.layer_ids == (0, 1)
     # 2 clips x 4 sparse frames, CLS + 2x2 patches, CLIP width 64
-    assert [tuple(t.shape) for t in layer_tokens] == [(8, 5, 64)] * 2
-    assert dense is video
-    assert frame_embeds.shape == (2, 4, 32)
-    embed, aux = model.neck((layer_tokens, dense, frame_embeds))
+    assert [tuple(t.shape) for t in feats.layer_tokens] == [(8, 5, 64)] * 2
+    assert feats.inputs is video
+    assert feats.frame_embeddings.shape == (2, 4, 32)
+    assert (feats.batch_size, feats.num_frames) == (2, 4)
+    assert feats.grid_size == (2, 2) and feats.layer_qk is None
+    embed, aux = model.neck(feats)
     assert embed.shape == (2, 32) and aux == {}
     logits = model.cls_head(embed)
     assert logits.shape == (2, 3)
@@ -39,13 +41,14 @@ def test_shapes(model):
 
 def test_clip_sees_only_every_alpha_th_frame(model):
     video = _clip()
-    tokens = model.backbone(video)[0][-1]
+    tokens = model.backbone(video).layer_tokens[-1]
     odd = video.clone()
     odd[:, :, 1::2] = torch.randn_like(odd[:, :, 1::2])
-    torch.testing.assert_close(model.backbone(odd)[0][-1], tokens)
+    torch.testing.assert_close(model.backbone(odd).layer_tokens[-1], tokens)
     first = video.clone()
     first[:, :, 0] += 1.
-    assert (model.backbone(first)[0][-1] - tokens).abs().max() > 1e-3
+    assert (model.backbone(first).layer_tokens[-1] -
+            tokens).abs().max() > 1e-3
     # the temporal stream does see the odd frames
     embed = model.neck(model.backbone(video))[0]
     assert (model.neck(model.backbone(odd))[0] - embed).abs().max() > 1e-4
@@ -95,9 +98,9 @@ def test_frozen_means_frozen(model):
 
 def test_backbone_runs_without_autograd(model):
     video = _clip().requires_grad_(True)
-    tokens, _, frame_embeds = model.backbone(video)
-    assert all(not t.requires_grad for t in tokens)
-    assert not frame_embeds.requires_grad
+    feats = model.backbone(video)
+    assert all(not t.requires_grad for t in feats.layer_tokens)
+    assert not feats.frame_embeddings.requires_grad
 
 
 def test_t_not_divisible_by_alpha(model):
@@ -205,5 +208,6 @@ def test_position_embedding_resizes_for_larger_input():
     cfg['backbone']['input_resolution'] = 48
     model = MODELS.build(cfg)
     assert model.backbone.visual.positional_embedding.shape == (10, 64)
-    tokens = model.backbone(_clip(size=48))[0]
-    assert tokens[0].shape == (8, 10, 64)
+    feats = model.backbone(_clip(size=48))
+    assert feats.layer_tokens[0].shape == (8, 10, 64)
+    assert feats.grid_size == (3, 3)

@@ -62,11 +62,9 @@ def _hand_logits(model, names, templates, video, fusion_weight):
             mean = feats.mean(dim=0)
             text.append(mean / mean.norm())
         text = torch.stack(text)  # [K, E]
-        layer_tokens, dense, frame_embeds = model.backbone(
-            video.flatten(0, 1))
+        feats = model.backbone(video.flatten(0, 1))
         model.neck.with_frame_embedding = True
-        (video_embed, frame_embed), _ = model.neck(
-            (layer_tokens, dense, frame_embeds))
+        (video_embed, frame_embed), _ = model.neck(feats)
     scale = clip.logit_scale.exp()
 
     def cosine(embed):

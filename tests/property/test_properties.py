@@ -350,8 +350,9 @@ def test_backbone_encodes_exactly_every_alpha_th_frame(
             backbone(inputs.flatten(0, 1))
         return
 
-    (layer_tokens, dense, frame_embeds), _ = recognizer.extract_feat(
-        inputs, stage='backbone')
+    feats, _ = recognizer.extract_feat(inputs, stage='backbone')
+    layer_tokens, dense = feats.layer_tokens, feats.inputs
+    frame_embeds = feats.frame_embeddings
     clips = batch * num_views
     sparse = num_frames // alpha
     num_tokens = 1 + grid[0] * grid[1]
@@ -366,8 +367,9 @@ def test_backbone_encodes_exactly_every_alpha_th_frame(
     for n in range(batch):
         for v in range(num_views):
             row = n * num_views + v
-            ref_tokens, _, ref_embeds = reference(inputs[n, v, :, kept][None])
-            for got, want in zip(layer_tokens, ref_tokens):
+            ref = reference(inputs[n, v, :, kept][None])
+            ref_embeds = ref.frame_embeddings
+            for got, want in zip(layer_tokens, ref.layer_tokens):
                 got = got.view(clips, sparse, num_tokens, -1)[row]
                 torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
             torch.testing.assert_close(
@@ -380,10 +382,11 @@ def test_backbone_encodes_exactly_every_alpha_th_frame(
         skipped = [t for t in range(num_frames) if t % alpha]
         changed[:, :, skipped] = torch.randn(
             changed[:, :, skipped].shape, generator=gen) * 100
-        tokens_a, _, embeds_a = backbone(dense_clip)
-        tokens_b, _, embeds_b = backbone(changed)
-        assert all(torch.equal(a, b) for a, b in zip(tokens_a, tokens_b))
-        assert torch.equal(embeds_a, embeds_b)
+        feats_a = backbone(dense_clip)
+        feats_b = backbone(changed)
+        assert all(torch.equal(a, b) for a, b in zip(feats_a.layer_tokens,
+                                                     feats_b.layer_tokens))
+        assert torch.equal(feats_a.frame_embeddings, feats_b.frame_embeddings)
 
 
 @FAST

@@ -8,6 +8,7 @@ from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
 from torch import Tensor, nn
 
+from ..backbones.clip_video_features import CLIPVideoFeatures
 from ..layers import QuickGELU, ShapeCheckedLoadMixin, TokenMLP
 
 
@@ -156,8 +157,10 @@ class AttentionPoolingLayer(nn.Module):
 class DiSTIntegrationNeck(ShapeCheckedLoadMixin, BaseModule):
     """DiST integration branch over a frozen CLIP ViT and a temporal encoder.
 
-    Takes the output of :class:`FrozenCLIPViT` and returns the video
-    embedding in CLIP's embedding space. Defaults are the official values.
+    Takes the :class:`CLIPVideoFeatures` of :class:`FrozenCLIPViT` (CLIP
+    tokens of the sparse frames, the dense clip, frozen-CLIP frame
+    embeddings) and returns the video embedding in CLIP's embedding space.
+    Defaults are the official values.
 
     Args:
         in_channels (int): CLIP width ``D`` (768 for ViT-B/16).
@@ -267,49 +270,49 @@ class DiSTIntegrationNeck(ShapeCheckedLoadMixin, BaseModule):
             nn.init.normal_(layer.pos_embed, std=.02)
         nn.init.normal_(self.proj, std=self.width**-0.5)
 
-    def _check_shapes(self, layer_tokens: Sequence[Tensor], video: Tensor,
-                      temporal: Tensor) -> List[int]:
-        """Validate the two streams against each other; return tapped ids."""
+    def _check_shapes(self, feats: CLIPVideoFeatures,
+                      temporal: Tensor) -> List[Tensor]:
+        """Validate the two streams against each other; return the tapped
+        blocks' tokens."""
         if self.selected_layers is None:
-            if len(layer_tokens) != self.num_layers:
+            if len(feats.layer_ids) != self.num_layers:
                 raise ValueError(
-                    f'The backbone returned {len(layer_tokens)} layers but '
+                    f'The backbone returned {len(feats.layer_ids)} layers but '
                     f'the neck has num_layers={self.num_layers}; set '
                     f'num_layers or selected_layers to match the CLIP depth.')
-            selected = list(range(self.num_layers))
+            layer_tokens = list(feats.layer_tokens)
         else:
-            selected = self.selected_layers
-        batch, _, num_frames = video.shape[:3]
-        tokens = layer_tokens[selected[0]]
-        num_sparse = tokens.shape[0] // batch
+            layer_tokens = [feats.tokens_of(i) for i in self.selected_layers]
+        num_frames = feats.inputs.shape[2]
+        num_sparse = feats.num_frames
         if num_sparse != self.num_frames:
             raise ValueError(
                 f'The neck was built for num_frames={self.num_frames} sparse '
                 f'frames, got {num_sparse} (clip of {num_frames} frames, '
-                f'alpha={self.alpha}). Set neck.num_frames = clip_len / alpha.')
+                f'alpha={self.alpha}). Set neck.num_frames = clip_len / '
+                f'alpha.')
         if num_frames != num_sparse * self.alpha:
             raise ValueError(
                 f'{num_frames} dense frames with {num_sparse} sparse frames '
                 f'do not match the neck alpha={self.alpha}; use the same '
                 f'alpha in the backbone and the neck.')
         grid = temporal.shape[-2] * temporal.shape[-1]
-        if grid + 1 != tokens.shape[1]:
+        if grid + 1 != layer_tokens[0].shape[1]:
             raise ValueError(
                 f'The temporal stem grid ({temporal.shape[-2]}x'
                 f'{temporal.shape[-1]}) does not match the CLIP token grid '
-                f'({tokens.shape[1] - 1} patches): its spatial patch size '
-                f'must equal the CLIP patch size.')
-        return selected
+                f'({layer_tokens[0].shape[1] - 1} patches): its spatial patch '
+                f'size must equal the CLIP patch size.')
+        return layer_tokens
 
     def forward(self,
-                feats: Tuple[Tuple[Tensor, ...], Tensor, Tensor],
+                feats: CLIPVideoFeatures,
                 data_samples: Optional[list] = None
                 ) -> Tuple[Union[Tensor, Tuple[Tensor, Tensor]], Dict]:
         """Fuse the streams.
 
         Args:
-            feats (tuple): ``(layer_tokens, dense_clip, frame_embeddings)``
-                from :class:`FrozenCLIPViT`.
+            feats (CLIPVideoFeatures): Output of :class:`FrozenCLIPViT`.
             data_samples (list, optional): Unused. Defaults to None.
 
         Returns:
@@ -317,15 +320,15 @@ class DiSTIntegrationNeck(ShapeCheckedLoadMixin, BaseModule):
             ``with_frame_embedding``, a pair with the frozen-CLIP frame-average
             embedding) and an empty auxiliary-loss dict.
         """
-        layer_tokens, video, frame_embeds = feats
+        video = feats.inputs  # [B, 3, T, H, W]
         temporal = self.temporal_encoder.forward_stem(video)  # [B,Dt,T,h,w]
-        selected = self._check_shapes(layer_tokens, video, temporal)
+        layer_tokens = self._check_shapes(feats, temporal)
         batch = video.shape[0]
 
         delta = 0
-        for idx, layer in enumerate(selected):
+        for idx, clip_tokens in enumerate(layer_tokens):
             temporal = self.temporal_encoder.forward_block(idx, temporal)
-            mixed = self.input_projs[idx](layer_tokens[layer]) + delta
+            mixed = self.input_projs[idx](clip_tokens) + delta
             # temporal -> integration reads the stream before this layer's
             # integration -> temporal update.
             fused = mixed + self.t2i_links[idx](temporal)
@@ -341,10 +344,11 @@ class DiSTIntegrationNeck(ShapeCheckedLoadMixin, BaseModule):
 
         # Spatial shortcut: raw CLS of the last tapped CLIP block, averaged
         # over the sparse frames.
-        cls = layer_tokens[selected[-1]][:, 0]
+        cls = layer_tokens[-1][:, 0]
         cls = cls.reshape(batch, -1, cls.shape[-1]).mean(dim=1)  # [B, D]
         video_embed = self.ln_post(video_query[:, 0] +
                                    self.spatial_cls_proj(cls)) @ self.proj
         if self.with_frame_embedding:
-            return (video_embed, frame_embeds.mean(dim=1)), dict()
+            return (video_embed,
+                    feats.frame_embeddings.mean(dim=1)), dict()
         return video_embed, dict()

@@ -1,9 +1,11 @@
 """Baseline neck: frozen CLIP frame embeddings averaged over time."""
-from typing import Dict, Optional, Tuple, Union
+from typing import Dict, Optional, Tuple
 
 from mmaction.registry import MODELS
 from mmengine.model import BaseModule
 from torch import Tensor
+
+from ..backbones.clip_video_features import CLIPVideoFeatures
 
 
 @MODELS.register_module()
@@ -22,9 +24,8 @@ class FrozenCLIPPoolNeck(BaseModule):
         super().__init__(init_cfg=init_cfg)
 
     def forward(self,
-                feats: Tuple[Tuple[Tensor, ...], Tensor, Tensor],
+                feats: CLIPVideoFeatures,
                 data_samples: Optional[list] = None
                 ) -> Tuple[Tensor, Dict]:
         """``feats`` from :class:`FrozenCLIPViT` -> ``([B, E], {})``."""
-        frame_embeds = feats[2]  # [B, Ts, E]
-        return frame_embeds.mean(dim=1), dict()
+        return feats.frame_embeddings.mean(dim=1), dict()  # [B, E]
