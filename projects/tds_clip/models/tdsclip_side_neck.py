@@ -6,6 +6,9 @@ from mmaction.registry import MODELS
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
+from dist_plugin.models.backbones.clip_video_features import \
+    CLIPVideoFeatures
+
 from .side_patch_stem import SidePatchStem
 from .sme_adapter import SMEAdapter
 from .tdsclip_side_block import (TDSCLIPSideBlock, tokens_to_volume,
@@ -152,7 +155,9 @@ class TDSCLIPSideNeck(BaseModule):
         rgb = self.rgb_stem(centre)
         return rgb + self.sme_weight * self.sme_adapter(windows)
 
-    def forward(self, feats, data_samples: Optional[List] = None
+    def forward(self,
+                feats: CLIPVideoFeatures,
+                data_samples: Optional[List] = None
                 ) -> Tuple[Tensor, Dict]:
         """Run the side network.
 
