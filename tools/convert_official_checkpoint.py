@@ -110,6 +110,7 @@ def main(argv=None) -> int:
             meta=dict(
                 converted_from=osp.basename(args.src),
                 official_method=method,
+                kept_from_model=list(kept),
                 converter='dist_plugin.checkpoint')), tmp)
     os.replace(tmp, args.dst)
     with open(args.dst, 'rb') as f:

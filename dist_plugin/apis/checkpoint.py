@@ -40,7 +40,8 @@ def convert_loaded_checkpoint(checkpoint: MutableMapping) -> bool:
         converter='dist_plugin.checkpoint.convert',
         official_method=method,
         dropped=list(report.get('dropped', [])),
-        unused=list(report['unused']))
+        unused=list(report['unused']),
+        kept_from_model=list(report.get('kept_from_model', [])))
     print_log(
         f'Converted an official {method} checkpoint on the fly '
         f'({len(state_dict)} tensors; {len(report["unused"])} unknown keys '
@@ -88,6 +89,10 @@ def load_dist_checkpoint(
             for k, v in state_dict.items()
         }
     missing, unexpected = model.load_state_dict(state_dict, strict=False)
+    # weights an official file never holds (e.g. TDS-CLIP's unused CLIP
+    # image head) keep the model's pretrained values
+    kept = set((checkpoint.get('meta') or {}).get('kept_from_model', []))
+    missing = [k for k in missing if k not in kept]
     problems: List[str] = []
     if missing:
         problems.append(f'{len(missing)} missing key(s): {missing[:10]}')
