@@ -138,3 +138,24 @@ def test_one_training_iteration_with_a_tiny_clip(tmp_path):
     assert changed == {'neck', 'cls_head'}
     loss = runner.message_hub.get_scalar('train/loss').current()
     assert 0 < loss < 10
+
+
+def test_get_flops_reads_the_windowed_clip_length():
+    """tools/analysis/get_flops.py sizes a TDS-CLIP view from the sampler
+    (T * w frames) and counts CLIP on the T centre frames only."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'tdsclip_get_flops',
+        osp.join(REPO, 'tools', 'analysis', 'get_flops.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    res = tool.get_flops(osp.join(REPO, 'configs', 'demo',
+                                  'tdsclip_tiny_demo.py'))
+    assert res['input_shape_per_view'] == [3, 20, 32, 32]
+    # 4 centre frames of 64 tokens (+ CLS) through 2 blocks of width 64
+    per_frame_block = 65 * (4 * 64 * 64 + 2 * 64 * 256) + 2 * 65 * 65 * 64
+    patch_embed = 64 * 64 * 3 * 4 * 4
+    backbone = res['flops_by_module']['backbone']
+    assert 4 * (2 * per_frame_block + patch_embed) <= backbone
+    assert backbone < 1.05 * 4 * (2 * per_frame_block + patch_embed)
+    assert res['flops_by_module']['neck'] > 0
