@@ -159,3 +159,16 @@ def test_get_flops_reads_the_windowed_clip_length():
     assert 4 * (2 * per_frame_block + patch_embed) <= backbone
     assert backbone < 1.05 * 4 * (2 * per_frame_block + patch_embed)
     assert res['flops_by_module']['neck'] > 0
+
+
+def test_metafile_lists_every_config():
+    import yaml
+    with open(osp.join(REPO, 'projects', 'tds_clip', 'metafile.yml')) as f:
+        meta = yaml.safe_load(f)
+    paths = sorted(osp.join(REPO, m['Config']) for m in meta['Models'])
+    assert paths == CONFIGS
+    published = {m['Name'].split('_')[1] + '/' + _dataset(m['Config']):
+                 m['Results'][0]['Metrics']['Top 1 Accuracy']
+                 for m in meta['Models'] if 'Results' in m}
+    assert published == {'vit-b16/kinetics400': 83.9, 'vit-b16/sthv1': 60.1,
+                         'vit-b16/sthv2': 71.8, 'vit-l14/sthv2': 73.4}
