@@ -1,1 +1,1 @@
-"""MMAction2 projects of dist_plugin (the frozen-CLIP peers of DiST)."""
+"""Method projects on dist_plugin, installed as ``dist_plugin_projects``."""

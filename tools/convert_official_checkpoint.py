@@ -1,13 +1,13 @@
-"""Convert an official checkpoint (DiST, TDS-CLIP) to dist_plugin's layout.
+"""Convert an official checkpoint (DiST, EVL or TDS-CLIP) to dist_plugin's
+layout.
 
-The method is recognised from the checkpoint's keys
-(``dist_plugin.checkpoint.OFFICIAL_CONVERTERS``); ``--method`` refuses a
-checkpoint of another method.
-
-Example:
+Examples:
     python tools/convert_official_checkpoint.py dist_k400_b16_8x2.pyth \
         work_dirs/dist_b16_k400.pth \
         --config configs/dist/dist_vit-b16_clip-openai-pre_8xb32-u16-a2_36e_kinetics400-rgb.py
+    python tools/convert_official_checkpoint.py evl_k400_b16_8x16.pth \
+        work_dirs/evl_b16_8x16.pth \
+        --config projects/evl/configs/evl_vit-b16_clip-openai-pre_8xb32-8x16x1_50k_kinetics400-rgb.py
 """
 import argparse
 import hashlib
@@ -17,31 +17,37 @@ import sys
 
 import torch
 
-from dist_plugin.checkpoint import (OFFICIAL_CONVERTERS,
+from dist_plugin.checkpoint import (OFFICIAL_FORMATS, check_converted_fits,
                                     convert_official_checkpoint,
                                     detect_official_method)
 from dist_plugin.upstream_fixes.safe_checkpoint import safe_torch_load
 
+#: Why a method's converter drops the tensors it lists in ``dropped``.
+DROP_REASONS = dict(
+    dist='never used by the official model',
+    evl='all zeros; the CLIP patch embedding has no bias')
+
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description='Convert an official DiST or TDS-CLIP checkpoint (any '
-        'released layout) into a checkpoint for load_from / tools/test.py')
+        description='Convert an official DiST, EVL or TDS-CLIP checkpoint '
+        '(any released layout) into a checkpoint for load_from / '
+        'tools/test.py')
     parser.add_argument('src', help='official checkpoint file')
     parser.add_argument('dst', help='output checkpoint file')
     parser.add_argument(
         '--config',
         help='model config; when given, the converted weights are checked '
-        'against the model it builds (missing / unexpected keys, shapes)')
+        'against the model it builds (method, keys, shapes)')
     parser.add_argument(
         '--method',
-        choices=sorted(OFFICIAL_CONVERTERS),
-        help='refuse a checkpoint of another method (default: detected)')
+        choices=sorted(OFFICIAL_FORMATS),
+        help='refuse a checkpoint of any other method (default: detect)')
     return parser.parse_args(argv)
 
 
-def check_against_config(state_dict: dict, config: str) -> dict:
-    """Missing and unexpected keys of ``state_dict`` for ``config``'s model."""
+def build_model_of(config: str):
+    """The model of ``config`` without pretrained weights."""
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
 
@@ -52,21 +58,17 @@ def check_against_config(state_dict: dict, config: str) -> dict:
     for part in ('backbone', 'cls_head'):  # weights come from the checkpoint
         if part in model_cfg and 'pretrained' in model_cfg[part]:
             model_cfg[part]['pretrained'] = None
-    model = MODELS.build(model_cfg)
-    missing, unexpected = model.load_state_dict(state_dict, strict=False)
-    return dict(missing=list(missing), unexpected=list(unexpected))
+    return MODELS.build(model_cfg)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     checkpoint = safe_torch_load(args.src, map_location='cpu')
     if detect_official_method(checkpoint) is None:
-        others = ', '.join(f'{name}: {conv.sentinel}'
-                           for name, conv in OFFICIAL_CONVERTERS.items()
-                           if name != 'DiST')
         print(f'error: {args.src} holds no DiST weights (no dist_net.* or '
-              'ladder_net.* keys) and no other known official weights '
-              f'({others}); is it an official checkpoint?',
+              'ladder_net.* keys), no EVL weights (no decoder.'
+              'decoder_layers.* keys) and no TDS-CLIP weights (no '
+              'visual.side_conv1_c5.* keys); is it an official checkpoint?',
               file=sys.stderr)
         return 1
     try:
@@ -75,10 +77,11 @@ def main(argv=None) -> int:
     except ValueError as err:
         print(f'error: {args.src}: {err}', file=sys.stderr)
         return 1
-    print(f'official {method} checkpoint')
-    print(f'converted {len(state_dict)} tensors from {args.src}')
-    for key in report.get('dropped', []):
-        print(f'  dropped (never used by the official model): {key}')
+    title = OFFICIAL_FORMATS[method].title
+    print(f'converted {len(state_dict)} tensors of an official {title} '
+          f'checkpoint from {args.src}')
+    for key in report['dropped']:
+        print(f'  dropped ({DROP_REASONS.get(method, "unused")}): {key}')
     for key in report['unused']:
         print(f'  unused: {key}')
     kept = report.get('kept_from_model', [])
@@ -87,18 +90,10 @@ def main(argv=None) -> int:
               f'{key}')
     if args.config:
         try:
-            check = check_against_config(state_dict, args.config)
-        except ValueError as err:  # e.g. another method's weights
-            print(f'error: the {method} weights do not fit {args.config}: '
-                  f'{err}', file=sys.stderr)
-            return 1
-        check['missing'] = [k for k in check['missing'] if k not in kept]
-        for key in check['missing']:
-            print(f'  missing: {key}')
-        for key in check['unexpected']:
-            print(f'  unexpected: {key}')
-        if check['missing'] or check['unexpected']:
-            print(f'error: the weights do not fit {args.config}',
+            check_converted_fits(
+                build_model_of(args.config), state_dict, method)
+        except ValueError as err:
+            print(f'error: the weights do not fit {args.config}: {err}',
                   file=sys.stderr)
             return 1
     out_dir = osp.dirname(osp.abspath(args.dst))
@@ -108,10 +103,10 @@ def main(argv=None) -> int:
         dict(
             state_dict=state_dict,
             meta=dict(
+                method=method,
                 converted_from=osp.basename(args.src),
-                official_method=method,
                 kept_from_model=list(kept),
-                converter='dist_plugin.checkpoint')), tmp)
+                converter=OFFICIAL_FORMATS[method].converter)), tmp)
     os.replace(tmp, args.dst)
     with open(args.dst, 'rb') as f:
         digest = hashlib.sha256(f.read()).hexdigest()

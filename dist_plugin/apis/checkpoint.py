@@ -1,28 +1,33 @@
-"""Load any checkpoint (ours or an official DiST / TDS-CLIP one, file or URL)
+"""Load any checkpoint (ours or an official DiST/EVL/TDS-CLIP one, file or URL)
 into a model."""
 import re
-from typing import Callable, Dict, List, MutableMapping, Sequence, Tuple, \
-    Union
+from typing import Callable, Dict, List, MutableMapping, Optional, \
+    Sequence, Tuple, Union
 
 from mmengine.logging import print_log
 from mmengine.runner import CheckpointLoader
 from torch import nn
 
-from dist_plugin.checkpoint.official_methods import (OFFICIAL_CONVERTERS,
-                                                     detect_official_method)
+from dist_plugin.checkpoint.official import (OFFICIAL_FORMATS,
+                                             check_converted_fits,
+                                             convert_official_checkpoint,
+                                             detect_official_method)
 
 MapLocation = Union[str, Callable, None]
 
 
-def convert_loaded_checkpoint(checkpoint: MutableMapping) -> bool:
-    """Convert a loaded official checkpoint (any method of
-    ``OFFICIAL_CONVERTERS``) in place.
+def convert_loaded_checkpoint(checkpoint: MutableMapping,
+                              model: Optional[nn.Module] = None) -> bool:
+    """Convert a loaded official checkpoint (DiST, EVL, TDS-CLIP) in place.
 
     Meant for mmengine's ``after_load_checkpoint`` hook point, which passes
     the loaded dict before it reaches the model.
 
     Args:
         checkpoint (MutableMapping): A loaded checkpoint of any layout.
+        model (nn.Module, optional): The model it is for; when given, weights
+            of another method or size are a clear error (mmengine's
+            ``load_from`` would only log them). Defaults to None.
 
     Returns:
         bool: True when it was an official layout and was replaced by
@@ -33,20 +38,23 @@ def convert_loaded_checkpoint(checkpoint: MutableMapping) -> bool:
     method = detect_official_method(checkpoint)
     if method is None:
         return False
-    state_dict, report = OFFICIAL_CONVERTERS[method].convert(checkpoint)
+    method, state_dict, report = convert_official_checkpoint(
+        checkpoint, method)
+    if model is not None:
+        check_converted_fits(model, state_dict, method)
+    title = OFFICIAL_FORMATS[method].title
     checkpoint.clear()
     checkpoint['state_dict'] = state_dict
     checkpoint['meta'] = dict(
-        converter='dist_plugin.checkpoint.convert',
-        official_method=method,
-        dropped=list(report.get('dropped', [])),
+        method=method,
+        converter=OFFICIAL_FORMATS[method].converter,
+        dropped=list(report['dropped']),
         unused=list(report['unused']),
         kept_from_model=list(report.get('kept_from_model', [])))
     print_log(
-        f'Converted an official {method} checkpoint on the fly '
+        f'Converted an official {title} checkpoint on the fly '
         f'({len(state_dict)} tensors; {len(report["unused"])} unknown keys '
-        'ignored).',
-        logger='current')
+        f'ignored).', logger='current')
     return True
 
 
@@ -81,7 +89,7 @@ def load_dist_checkpoint(
     if not isinstance(checkpoint, MutableMapping):
         raise ValueError(f'{filename} holds a {type(checkpoint).__name__}, '
                          'not a checkpoint dict')
-    convert_loaded_checkpoint(checkpoint)
+    convert_loaded_checkpoint(checkpoint, model)
     state_dict = checkpoint.get('state_dict', checkpoint)
     for pattern, replacement in revise_keys:
         state_dict = {

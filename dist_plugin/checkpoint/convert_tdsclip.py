@@ -110,7 +110,8 @@ def convert_official_tdsclip_state_dict(
 
     Returns:
         tuple: ``(state_dict, report)``; ``report['unused']`` lists source
-        keys no rule matched, ``report['kept_from_model']`` the model keys
+        keys no rule matched, ``report['dropped']`` is empty,
+        ``report['kept_from_model']`` the model keys
         an official file never holds (:data:`TDSCLIP_KEYS_NOT_IN_OFFICIAL`).
 
     Raises:
@@ -131,7 +132,9 @@ def convert_official_tdsclip_state_dict(
             '(visual.transformer.side_transformer.N.mse.*) weights.' + other)
     converted: Dict[str, Tensor] = {}
     report: Dict[str, List[str]] = dict(
-        unused=[], kept_from_model=list(TDSCLIP_KEYS_NOT_IN_OFFICIAL))
+        unused=[],
+        dropped=[],
+        kept_from_model=list(TDSCLIP_KEYS_NOT_IN_OFFICIAL))
     for name, value in source.items():
         for pattern, template in _TDSCLIP_RULES_COMPILED:
             match = pattern.match(name)

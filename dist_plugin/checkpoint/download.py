@@ -31,7 +31,8 @@ from mmengine.logging import print_log
 from tqdm import tqdm
 
 from dist_plugin.upstream_fixes.safe_checkpoint import safe_torch_load
-from .convert import convert_official_state_dict, is_official_layout
+from .official import (OFFICIAL_FORMATS, convert_official_checkpoint,
+                       detect_official_method)
 from .model_zoo import ZooEntry, direct_download_url, is_url, resolve_model
 
 #: Environment variable overriding the checkpoint cache folder.
@@ -262,12 +263,14 @@ def save_converted(checkpoint: Mapping, dst: str,
     Returns:
         dict: The conversion report (``dropped`` and ``unused`` keys).
     """
-    state_dict, report = convert_official_state_dict(checkpoint)
+    method, state_dict, report = convert_official_checkpoint(checkpoint)
     if not any(k.startswith('neck.') for k in state_dict):
         raise NotACheckpointError(
-            'The checkpoint has no DiST branch weights after conversion.')
+            f'The checkpoint has no {OFFICIAL_FORMATS[method].title} neck '
+            'weights after conversion.')
     full_meta = dict(
-        converter='dist_plugin.checkpoint.convert',
+        method=method,
+        converter=OFFICIAL_FORMATS[method].converter,
         dropped=list(report['dropped']),
         unused=list(report['unused']))
     full_meta.update(meta or {})
@@ -347,7 +350,7 @@ def fetch_checkpoint(source: str,
         if path != source:  # never delete a user's own file
             _remove(path)
         raise
-    if not (convert and is_official_layout(checkpoint)):
+    if not (convert and detect_official_method(checkpoint)):
         if not _has_dist_weights(checkpoint):
             print_log(f'{path} holds no DiST (neck.*) weights.',
                       logger='current', level=30)

@@ -167,7 +167,7 @@ def test_every_official_layout_converts_the_same(tds_official):
                                for k, v in tds_official.items()}),
     ]
     for layout in layouts:
-        assert detect_official_method(layout) == 'TDS-CLIP'
+        assert detect_official_method(layout) == 'tdsclip'
         converted, _ = convert_official_tdsclip_state_dict(layout)
         assert converted.keys() == reference.keys()
         assert all(torch.equal(converted[k], reference[k]) for k in reference)
@@ -175,15 +175,15 @@ def test_every_official_layout_converts_the_same(tds_official):
 
 def test_another_methods_checkpoint_is_refused(tds_official, dist_official,
                                                tiny_model):
-    assert detect_official_method(dist_official) == 'DiST'
+    assert detect_official_method(dist_official) == 'dist'
     with pytest.raises(ValueError, match=r'official DiST weights'):
         convert_official_tdsclip_state_dict(dist_official)
     with pytest.raises(ValueError, match='official DiST checkpoint, not '
                        'TDS-CLIP'):
-        convert_official_checkpoint(dist_official, method='TDS-CLIP')
+        convert_official_checkpoint(dist_official, method='tdsclip')
     with pytest.raises(ValueError, match='official TDS-CLIP checkpoint, not '
                        'DiST'):
-        convert_official_checkpoint(tds_official, method='DiST')
+        convert_official_checkpoint(tds_official, method='dist')
     # DiST weights with a CLIP of the right size: the side network refuses
     # DiST's neck (load_from loads non-strictly, so this must raise).
     dist_converted, _ = convert_official_state_dict(dist_official)
@@ -210,7 +210,7 @@ def test_cli_converts_an_official_training_file(tmp_path, tds_official):
              model_state_dict={f'module.{k}': v
                                for k, v in tds_official.items()},
              optimizer_state_dict=dict(state={}, param_groups=[])), src)
-    wrong = _cli(src, tmp_path / 'x.pth', '--method', 'DiST')
+    wrong = _cli(src, tmp_path / 'x.pth', '--method', 'dist')
     assert wrong.returncode == 1
     assert 'official TDS-CLIP checkpoint, not DiST' in wrong.stderr
     assert not (tmp_path / 'x.pth').exists()
@@ -218,6 +218,7 @@ def test_cli_converts_an_official_training_file(tmp_path, tds_official):
     result = _cli(src, dst)
     assert result.returncode == 0, result.stderr
     assert 'official TDS-CLIP checkpoint' in result.stdout
+    assert 'kept from the pretrained CLIP' in result.stdout
     model = MODELS.build(tdsclip_official_to_model_cfg(case['config']))
     load_dist_checkpoint(model, str(dst), strict=True)
     with torch.no_grad():
