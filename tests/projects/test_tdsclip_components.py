@@ -225,3 +225,43 @@ def test_cli_converts_an_official_training_file(tmp_path, tds_official):
         logits = model.eval()(case_clip(case)[:, None], mode='tensor',
                               stage='head')
     torch.testing.assert_close(logits, case['logits'], atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize('patch,resolution,side,segments', [(14, 28, 160, 3),
+                                                            (16, 48, 96, 5)])
+def test_other_official_sizes_build_and_run(patch, resolution, side,
+                                            segments):
+    """Patch 14 or 16, any width, depth, side width and segment count: the
+    official-config builder gives a model with the official head counts,
+    and the side stems read the official one-pixel-shifted patches."""
+    official = dict(
+        embed_dim=32, image_resolution=resolution, vision_layers=2,
+        vision_width=128, vision_patch_size=patch, context_length=8,
+        vocab_size=100, transformer_width=64, transformer_heads=1,
+        transformer_layers=1, T=segments, side_dim=side, num_diff=5,
+        num_classes=3)
+    model = MODELS.build(tdsclip_official_to_model_cfg(official)).eval()
+    grid = resolution // patch
+    assert model.neck.pos_embed.shape == (grid * grid, side)
+    assert model.neck.blocks[0].attn.num_heads == side // 64
+    assert model.neck.blocks[0].td_adapter.gate_reduce.out_channels == \
+        side // 16
+    assert model.backbone.visual.transformer.resblocks[0].attn.num_heads == 2
+    clip = torch.randn(2, 3, segments * 5, resolution, resolution)
+    with torch.no_grad():
+        logits = model(clip[:, None], mode='tensor', stage='head')
+        feats = model.backbone(clip)
+        volume, _ = model.neck(feats)
+        # one-pixel shift: same as zero-padding top/left by one, no padding
+        # in space, the last row/column never read
+        centre = clip.unflatten(2, (segments, 5))[:, :, :, 2]
+        conv = model.neck.rgb_stem.conv
+        shifted = torch.nn.functional.pad(
+            centre, (1, 0, 1, 0))[..., :resolution, :resolution]
+        expected = torch.nn.functional.conv3d(
+            shifted, conv.weight, conv.bias, stride=conv.stride,
+            padding=(1, 0, 0))
+        torch.testing.assert_close(conv(centre), expected)
+    assert logits.shape == (2, 3)
+    assert volume.shape == (2, side, segments, grid, grid)
+    assert tuple(feats.grid_size) == (grid, grid)
