@@ -124,7 +124,7 @@ def convert_official_tdsclip_state_dict(
         if any(k.startswith('dist_net.') or k.startswith('ladder_net.')
                for k in source):
             other = ' It holds official DiST weights (dist_net.*).'
-        elif any(k.startswith(('decoder.', 'module.decoder.')) for k in source):
+        elif any(k.startswith('decoder.') for k in source):
             other = ' It looks like an official EVL file (decoder.*).'
         raise ValueError(
             'Not an official TDS-CLIP checkpoint: no SME-Adapter '

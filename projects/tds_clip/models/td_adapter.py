@@ -71,7 +71,8 @@ class TDAdapter(BaseModule):
         return self.conv_out(self.conv_temporal(self.conv_in(x)))
 
     def bottleneck(self, u: Tensor) -> Tensor:
-        """Per-frame reduction ``[B, Ds, T, h, w]`` -> ``[B*T, Ds/r, h, w]``."""
+        """Per-frame reduction: ``[B, Ds, T, h, w]`` ->
+        ``[B*T, Ds/r, h, w]``."""
         return self.gate_reduce_norm(self.gate_reduce(self._frames(u)))
 
     def temporal_max(self, z: Tensor, num_segments: int) -> Tensor:

@@ -40,7 +40,8 @@ class TDSCLIPHead(BaseHead):
         """Keep PyTorch's default init, as the official ``nn.Linear``."""
 
     def pool(self, x: Tensor) -> Tensor:
-        """Video feature ``[B, Ds]`` of the side volume ``[B, Ds, T, h, w]``."""
+        """Video feature ``[B, Ds]`` of the side volume
+        ``[B, Ds, T, h, w]``."""
         if x.dim() != 5:
             raise ValueError(f'TDSCLIPHead expects the side volume [B, Ds, '
                              f'T, h, w], got shape {tuple(x.shape)}')
