@@ -13,6 +13,8 @@ from mmengine.dataset import Compose
 from mmengine.runner import Runner
 from mmaction.registry import MODELS
 
+import dist_plugin_projects.tds_clip  # noqa: F401  (registers TDS-CLIP)
+
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG_DIR = osp.join(REPO, 'projects', 'tds_clip', 'configs')
 CONFIGS = sorted(glob.glob(osp.join(CONFIG_DIR, '*.py')))
@@ -172,3 +174,23 @@ def test_metafile_lists_every_config():
                  for m in meta['Models'] if 'Results' in m}
     assert published == {'vit-b16/kinetics400': 83.9, 'vit-b16/sthv1': 60.1,
                          'vit-b16/sthv2': 71.8, 'vit-l14/sthv2': 73.4}
+
+
+def test_sync_bn_switch_converts_every_side_batchnorm():
+    """`sync_bn = 'torch'` (mmengine's switch, off by default as in the
+    official runs) turns every BatchNorm of the side network and head into
+    SyncBatchNorm with the same state-dict keys (official checkpoints still
+    load)."""
+    from helpers.tdsclip import tiny_tdsclip_model
+    from mmengine.model import convert_sync_batchnorm
+    model = MODELS.build(tiny_tdsclip_model())
+    keys = set(model.state_dict())
+    norms = [m for m in model.modules()
+             if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    # 2 stems + 4 per side block x 2 blocks + head
+    assert len(norms) == 2 + 4 * 2 + 1
+    converted = convert_sync_batchnorm(model, 'torch')
+    synced = [m for m in converted.modules()
+              if isinstance(m, torch.nn.SyncBatchNorm)]
+    assert len(synced) == len(norms)
+    assert set(converted.state_dict()) == keys
