@@ -265,3 +265,27 @@ def test_other_official_sizes_build_and_run(patch, resolution, side,
     assert logits.shape == (2, 3)
     assert volume.shape == (2, side, segments, grid, grid)
     assert tuple(feats.grid_size) == (grid, grid)
+
+
+def test_load_from_converts_and_refuses_on_the_fly(tds_official,
+                                                   dist_official):
+    """What OfficialCheckpointHook does for load_from / tools/test.py: an
+    official TDS-CLIP file is converted and gives the official logits; an
+    official DiST file is refused for a TDS-CLIP model with a clear error."""
+    from dist_plugin.apis import convert_loaded_checkpoint
+    case = torch.load(
+        osp.join(TDS_FIXTURES, 'tiny-a.case.pth'), weights_only=True)
+    model = MODELS.build(tdsclip_official_to_model_cfg(case['config']))
+    checkpoint = dict(epoch=1, model_state_dict=dict(tds_official))
+    assert convert_loaded_checkpoint(checkpoint, model)
+    missing, unexpected = model.load_state_dict(checkpoint['state_dict'],
+                                                strict=False)
+    assert not unexpected
+    assert sorted(missing) == sorted(checkpoint['meta']['kept_from_model'])
+    with torch.no_grad():
+        logits = model.eval()(case_clip(case)[:, None], mode='tensor',
+                              stage='head')
+    torch.testing.assert_close(logits, case['logits'], atol=1e-4, rtol=1e-4)
+    with pytest.raises(ValueError, match='official DiST checkpoint does not '
+                       'fit this model'):
+        convert_loaded_checkpoint(dict(dist_official), model)
