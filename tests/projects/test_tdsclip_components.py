@@ -201,7 +201,8 @@ def _cli(*args):
         capture_output=True, text=True, cwd=REPO)
 
 
-def test_cli_converts_an_official_training_file(tmp_path, tds_official):
+def test_cli_converts_an_official_training_file(tmp_path, tds_official,
+                                                capsys):
     case = torch.load(
         osp.join(TDS_FIXTURES, 'tiny-a.case.pth'), weights_only=True)
     src = tmp_path / 'model_best.pt'
@@ -210,9 +211,16 @@ def test_cli_converts_an_official_training_file(tmp_path, tds_official):
              model_state_dict={f'module.{k}': v
                                for k, v in tds_official.items()},
              optimizer_state_dict=dict(state={}, param_groups=[])), src)
-    wrong = _cli(src, tmp_path / 'x.pth', '--method', 'dist')
-    assert wrong.returncode == 1
-    assert 'official TDS-CLIP checkpoint, not DiST' in wrong.stderr
+    # --method refuses another method's file (in-process: the same main())
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'tdsclip_convert_cli',
+        osp.join(REPO, 'tools', 'convert_official_checkpoint.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    assert tool.main([str(src), str(tmp_path / 'x.pth'), '--method',
+                      'dist']) == 1
+    assert 'official TDS-CLIP checkpoint, not DiST' in capsys.readouterr().err
     assert not (tmp_path / 'x.pth').exists()
     dst = tmp_path / 'out' / 'tdsclip.pth'
     result = _cli(src, dst)
