@@ -1,6 +1,6 @@
 # Runtime and schedule of the official EVL recipe (OpenGVLab/efficient-video-
 # recognition, main.py defaults and scripts/train_*.sh).
-_base_ = ['mmaction::_base_/default_runtime.py']
+_base_ = ['../../../../configs/_base_/default_runtime.py']
 
 # Registers dist_plugin (shared CLIP backbone, upstream fixes, hooks) and the
 # EVL components.
@@ -38,8 +38,8 @@ param_scheduler = [
 ]
 
 # The learning rate is for 8 GPUs x 32 clips; other batch sizes are scaled
-# linearly by mmengine.
-auto_scale_lr = dict(enable=True, base_batch_size=256)
+# linearly with `--auto-scale-lr` (off by default, as in MMAction2).
+auto_scale_lr = dict(enable=False, base_batch_size=256)
 
 default_hooks = dict(
     checkpoint=dict(
@@ -48,13 +48,9 @@ default_hooks = dict(
     logger=dict(type='LoggerHook', interval=20, ignore_last=False))
 log_processor = dict(by_epoch=False)
 
-# SkipReportHook: unreadable videos are skipped and reported.
-# OfficialCheckpointHook: load_from / tools/test.py take official EVL
-# checkpoints (module.decoder.*, module.proj.*) and convert them on the fly.
-custom_hooks = [
-    dict(type='SkipReportHook'),
-    dict(type='OfficialCheckpointHook')
-]
+# custom_hooks come from the plugin's runtime: OfficialCheckpointHook lets
+# load_from / test.py take official EVL checkpoints (module.decoder.*,
+# module.proj.*) and converts them on the fly.
 
 # The frozen CLIP runs under no_grad and every decoder/head parameter is
 # used, so DDP needs no unused-parameter search.

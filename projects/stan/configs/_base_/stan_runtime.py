@@ -1,4 +1,4 @@
-_base_ = ['mmaction::_base_/default_runtime.py']
+_base_ = ['../../../../configs/_base_/default_runtime.py']
 
 # Registers dist_plugin (backbone, text head, upstream fixes) and STAN.
 custom_imports = dict(
@@ -14,10 +14,13 @@ default_hooks = dict(
 # ParamGroupLrHook: logs CLIP's (group_base_lr) and STAN's (group_neck_lr)
 # learning rates. OfficialCheckpointHook: load_from / tools/test.py accept
 # official STAN state dicts and convert them on the fly.
+# The others are the plugin runtime's (listed again: lists do not merge).
 custom_hooks = [
     dict(type='SkipReportHook'),
     dict(type='ParamGroupLrHook'),
-    dict(type='OfficialCheckpointHook')
+    dict(type='OfficialCheckpointHook'),
+    dict(type='ResumeRandomnessHook'),
+    dict(type='CheckpointKeysHook')
 ]
 
 # Every trainable parameter is used (the text tower is frozen).

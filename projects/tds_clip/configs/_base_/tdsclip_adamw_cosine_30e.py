@@ -1,7 +1,7 @@
 # Official TDS-CLIP schedule: AdamW (wd 0.15 on every trainable parameter),
 # linear warm-up from 0 over 4 epochs, then cosine to 0; 8 GPUs x 16 videos
 # x 2 repeated augmentations = 256 clips per step. Runtime as mmaction's.
-_base_ = ['mmaction::_base_/default_runtime.py']
+_base_ = ['../../../../configs/_base_/default_runtime.py']
 
 max_epochs = 30
 warmup_epochs = 4
@@ -45,16 +45,16 @@ param_scheduler = [
 
 # base_batch_size counts videos per step (8 GPUs x 16); each video gives two
 # augmented clips (RepeatAugDataset, num_repeats=2).
-auto_scale_lr = dict(enable=True, base_batch_size=128)
+auto_scale_lr = dict(enable=False, base_batch_size=128)
 
 default_hooks = dict(
     checkpoint=dict(
         type='CheckpointHook', interval=1, max_keep_ckpts=3,
         save_best='auto'),
     logger=dict(type='LoggerHook', interval=20, ignore_last=False))
-# load_from / tools/test.py take official TDS-CLIP (and DiST) checkpoints and
-# convert them on the fly.
-custom_hooks = [dict(type='OfficialCheckpointHook')]
+# custom_hooks come from the plugin's runtime: its OfficialCheckpointHook lets
+# load_from / test.py take official TDS-CLIP checkpoints and converts them on
+# the fly.
 
 # BatchNorm statistics are per GPU, as in the official runs. For synchronised
 # BatchNorm over all GPUs (mmengine converts every BatchNorm of the model):
