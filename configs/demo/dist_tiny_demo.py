@@ -67,5 +67,6 @@ randomness = dict(seed=0)
 custom_hooks = [
     dict(type='SkipReportHook'),
     dict(type='OfficialCheckpointHook'),
-    dict(type='ResumeRandomnessHook', seed_workers=False)
+    dict(type='ResumeRandomnessHook', seed_workers=False),
+    dict(type='CheckpointKeysHook')
 ]

@@ -189,4 +189,7 @@ def test_benchmark_has_a_stan_variant():
     assert row['params_trainable'] == (
         counts['by_module']['backbone']['total'] +
         counts['by_module']['neck']['total'])
-    assert row['clip_frames'] == 4 and row['train_peak_mem_mib'] > 0
+    assert row['clip_frames'] == 4
+    # a tiny model's step can fit in memory already held (a peak of 0 MiB
+    # above the baseline), so only the field's presence and sign are checked
+    assert row['train_peak_mem_mib'] >= 0

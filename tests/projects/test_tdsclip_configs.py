@@ -151,7 +151,7 @@ def test_get_flops_reads_the_windowed_clip_length():
         osp.join(REPO, 'tools', 'analysis', 'get_flops.py'))
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
-    res = tool.get_flops(osp.join(REPO, 'configs', 'demo',
+    res = tool.get_flops(osp.join(REPO, 'projects', 'tds_clip', 'configs',
                                   'tdsclip_tiny_demo.py'))
     assert res['input_shape_per_view'] == [3, 20, 32, 32]
     # 4 centre frames of 64 tokens (+ CLS) through 2 blocks of width 64

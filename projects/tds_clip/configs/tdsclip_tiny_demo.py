@@ -2,8 +2,9 @@
 # weights), data, schedule and budget as dist_tiny_demo.py; a 64-wide side
 # network. Each view: 4 segments x 5-frame windows (CLIP sees the 4 centre
 # frames, as DiST's CLIP sees 4 of its 8 frames).
-# Run: DEMO_CONFIG=configs/demo/tdsclip_tiny_demo.py bash tools/demo.sh
-_base_ = ['./dist_tiny_demo.py']
+# Run: DEMO_CONFIG=projects/tds_clip/configs/tdsclip_tiny_demo.py \
+#      bash tools/demo.sh
+_base_ = ['../../../configs/demo/dist_tiny_demo.py']
 
 custom_imports = dict(
     imports=['dist_plugin', 'dist_plugin_projects.tds_clip'],
