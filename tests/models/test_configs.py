@@ -137,3 +137,26 @@ def test_dataloader_pipelines_match_the_neck(path):
                            for t in pipeline), where
             else:
                 assert any(t['type'] == 'CenterCrop' for t in pipeline), where
+
+
+#: Every runnable config of the plugin and its projects.
+EVERY_CONFIG = sorted(
+    p for p in glob.glob(osp.join(REPO, 'configs', '**', '*.py'),
+                         recursive=True) +
+    glob.glob(osp.join(REPO, 'projects', '*', 'configs', '*.py'))
+    if '_base_' not in p.split(osp.sep)
+    and not osp.basename(p).startswith('_'))
+
+
+@pytest.mark.parametrize(
+    'path', EVERY_CONFIG, ids=lambda p: osp.relpath(p, REPO))
+def test_every_config_keeps_the_safety_hooks(path):
+    """A config that sets its own ``custom_hooks`` replaces the runtime's
+    list (lists do not merge): official checkpoints must still convert,
+    a checkpoint of another model must still be refused at test time and
+    resumes must stay exact."""
+    cfg = Config.fromfile(path)
+    hooks = [h['type'] for h in cfg.get('custom_hooks', [])]
+    for needed in ('OfficialCheckpointHook', 'CheckpointKeysHook',
+                   'ResumeRandomnessHook'):
+        assert needed in hooks, f'{osp.relpath(path, REPO)}: {hooks}'

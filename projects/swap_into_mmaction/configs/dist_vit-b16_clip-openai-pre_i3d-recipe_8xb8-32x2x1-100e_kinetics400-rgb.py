@@ -13,10 +13,12 @@ _base_ = [
 custom_imports = dict(imports=['dist_plugin'], allow_failed_imports=False)
 
 # Official DiST checkpoints convert on the fly; testing a checkpoint that
-# lacks trainable weights of this model is an error naming them.
+# lacks trainable weights of this model is an error naming them; checkpoints
+# carry every rank's RNG states so `--resume` is exact.
 custom_hooks = [
     dict(type='OfficialCheckpointHook'),
-    dict(type='CheckpointKeysHook')
+    dict(type='CheckpointKeysHook'),
+    dict(type='ResumeRandomnessHook')
 ]
 
 # DiST constraints: CLIP sees every alpha-th of the clip_len dense frames,
