@@ -17,7 +17,8 @@ import dist_plugin_projects.tds_clip  # noqa: F401  (registers TDS-CLIP)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG_DIR = osp.join(REPO, 'projects', 'tds_clip', 'configs')
-CONFIGS = sorted(glob.glob(osp.join(CONFIG_DIR, '*.py')))
+CONFIGS = sorted(p for p in glob.glob(osp.join(CONFIG_DIR, '*.py'))
+                 if not p.endswith('_tiny_demo.py'))
 B16_K400 = osp.join(
     CONFIG_DIR,
     'tdsclip_vit-b16_clip-openai-pre_8xb16x2-8x5f_30e_kinetics400-rgb.py')
