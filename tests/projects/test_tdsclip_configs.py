@@ -67,7 +67,11 @@ def test_official_recipe(path):
     ]
     train = [t['type'] for t in cfg.train_pipeline]
     assert ('ClipRandAugment' in train) == (dataset != 'kinetics400')
-    assert ('RandomGrayscale' in train) == (dataset == 'kinetics400')
+    grayscale = [t for t in cfg.train_pipeline
+                 if t.get('op') == 'RandomGrayscale']
+    assert bool(grayscale) == (dataset == 'kinetics400')
+    assert all(t['type'] == 'TorchVisionWrapper' and t['p'] == 0.2
+               for t in grayscale)
     assert ('FlipWithLabelSwap' in train) == (dataset != 'kinetics400')
     sampler = [t for t in cfg.test_pipeline
                if t['type'] == 'WindowSampleFrames'][0]

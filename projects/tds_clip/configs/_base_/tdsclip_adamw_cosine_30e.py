@@ -3,6 +3,12 @@
 # x 2 repeated augmentations = 256 clips per step. Runtime as mmaction's.
 _base_ = ['../../../../configs/_base_/default_runtime.py']
 
+# Registers dist_plugin (shared CLIP backbone, upstream fixes, hooks) and the
+# TDS-CLIP components (overrides the runtime's dist_plugin-only list).
+custom_imports = dict(
+    imports=['dist_plugin', 'dist_plugin_projects.tds_clip'],
+    allow_failed_imports=False)
+
 max_epochs = 30
 warmup_epochs = 4
 base_lr = 1e-3  # B/16; the L/14 configs use 1e-4

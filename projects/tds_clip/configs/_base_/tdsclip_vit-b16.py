@@ -1,8 +1,7 @@
 # TDS-CLIP with a frozen OpenAI CLIP ViT-B/16 and a 320-wide side network,
 # 8 segments x 5-frame windows (the official B/16 model).
-custom_imports = dict(
-    imports=['dist_plugin', 'dist_plugin_projects.tds_clip'],
-    allow_failed_imports=False)
+# custom_imports (dist_plugin + the TDS-CLIP components) are set in
+# tdsclip_adamw_cosine_30e.py, over the plugin runtime's own.
 
 num_segments = 8  # T: windows per clip; CLIP sees the centre of each
 window = 5  # w: frames per window (the SME-Adapter reads their differences)
