@@ -86,10 +86,6 @@ def main(argv=None) -> int:
         print(f'  dropped ({DROP_REASONS.get(method, "unused")}): {key}')
     for key in report['unused']:
         print(f'  unused: {key}')
-    kept = report.get('kept_from_model', [])
-    for key in kept:
-        print(f'  not in official files (kept from the pretrained CLIP): '
-              f'{key}')
     if args.config:
         try:
             check_converted_fits(
@@ -107,7 +103,6 @@ def main(argv=None) -> int:
             meta=dict(
                 method=method,
                 converted_from=osp.basename(args.src),
-                kept_from_model=list(kept),
                 converter=OFFICIAL_FORMATS[method].converter)), tmp)
     os.replace(tmp, args.dst)
     with open(args.dst, 'rb') as f:

@@ -49,8 +49,7 @@ def convert_loaded_checkpoint(checkpoint: MutableMapping,
         method=method,
         converter=OFFICIAL_FORMATS[method].converter,
         dropped=list(report['dropped']),
-        unused=list(report['unused']),
-        kept_from_model=list(report.get('kept_from_model', [])))
+        unused=list(report['unused']))
     print_log(
         f'Converted an official {title} checkpoint on the fly '
         f'({len(state_dict)} tensors; {len(report["unused"])} unknown keys '
@@ -97,10 +96,6 @@ def load_dist_checkpoint(
             for k, v in state_dict.items()
         }
     missing, unexpected = model.load_state_dict(state_dict, strict=False)
-    # weights an official file never holds (e.g. TDS-CLIP's unused CLIP
-    # image head) keep the model's pretrained values
-    kept = set((checkpoint.get('meta') or {}).get('kept_from_model', []))
-    missing = [k for k in missing if k not in kept]
     problems: List[str] = []
     if missing:
         problems.append(f'{len(missing)} missing key(s): {missing[:10]}')

@@ -57,13 +57,6 @@ _TDSCLIP_RULES: List[Tuple[str, str]] = [
     (r'visual\.side_post_bn\.(.+)', r'cls_head.norm.\1'),
     (r'fc\.(weight|bias)', r'cls_head.fc.\1'),
 ]
-# Keys of our model that an official file never has: the official model drops
-# CLIP's image head (``build_model`` loads non-strictly) and TDS-CLIP never
-# reads it, so they keep the values of the backbone's ``pretrained`` CLIP.
-TDSCLIP_KEYS_NOT_IN_OFFICIAL = ('backbone.visual.ln_post.weight',
-                                'backbone.visual.ln_post.bias',
-                                'backbone.visual.proj')
-
 _TDSCLIP_RULES_COMPILED = [(re.compile(p + '$'), t)
                            for p, t in _TDSCLIP_RULES]
 
@@ -110,9 +103,10 @@ def convert_official_tdsclip_state_dict(
 
     Returns:
         tuple: ``(state_dict, report)``; ``report['unused']`` lists source
-        keys no rule matched, ``report['dropped']`` is empty,
-        ``report['kept_from_model']`` the model keys
-        an official file never holds (:data:`TDSCLIP_KEYS_NOT_IN_OFFICIAL`).
+        keys no rule matched, ``report['dropped']`` is empty. The result
+        fills every key of a model built with ``image_head=False`` (the
+        official model has no CLIP ``ln_post``/``proj`` either), so it loads
+        strictly.
 
     Raises:
         ValueError: If ``checkpoint`` is not an official TDS-CLIP file (for
@@ -131,10 +125,7 @@ def convert_official_tdsclip_state_dict(
             '(visual.side_conv1_c5.*) or TD-Adapter gate '
             '(visual.transformer.side_transformer.N.mse.*) weights.' + other)
     converted: Dict[str, Tensor] = {}
-    report: Dict[str, List[str]] = dict(
-        unused=[],
-        dropped=[],
-        kept_from_model=list(TDSCLIP_KEYS_NOT_IN_OFFICIAL))
+    report: Dict[str, List[str]] = dict(unused=[], dropped=[])
     for name, value in source.items():
         for pattern, template in _TDSCLIP_RULES_COMPILED:
             match = pattern.match(name)
@@ -186,7 +177,8 @@ def tdsclip_official_to_model_cfg(config: Mapping) -> Dict:
             pretrained=None,
             quick_gelu=True,
             frame_sampling='window_center',
-            window=window),
+            window=window,
+            image_head=False),  # official: no ln_post / proj
         neck=dict(
             type='TDSCLIPSideNeck',
             clip_width=width,

@@ -22,7 +22,7 @@ def official_backbone_arch(config: Mapping) -> Dict:
     size = int(size[0] if isinstance(size, (list, tuple)) else size)
     patch = int(patch[0] if isinstance(patch, (list, tuple)) else patch)
     return dict(
-        embed_dim=width,  # ln_post / proj are not used by EVL
+        embed_dim=width,  # the image head is not built (image_head=False)
         vision_cfg=dict(
             image_size=size,
             layers=int(config['num_layers']),
@@ -80,7 +80,8 @@ def official_to_model_cfg(config: Mapping,
             frame_sampling='all',
             frozen=mode != 'finetune',
             out_indices=list(range(-num_layers, 0)),
-            return_qk=tca),
+            return_qk=tca,
+            image_head=False),  # EVL has no CLIP ln_post / proj
         neck=dict(
             type='EVLDecoder',
             in_channels=width,

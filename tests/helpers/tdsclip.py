@@ -4,11 +4,6 @@ from typing import Dict, Optional
 
 import torch
 
-# open_clip keys the official TDS-CLIP model does not have (its build_model
-# drops them; TDS-CLIP never uses the CLIP image embedding).
-ABSENT_FROM_OFFICIAL = ('backbone.visual.ln_post.weight',
-                        'backbone.visual.ln_post.bias', 'backbone.visual.proj')
-
 TINY_TDSCLIP_CLIP = dict(
     embed_dim=32,
     vision_cfg=dict(
@@ -41,7 +36,8 @@ def tiny_tdsclip_model(num_classes: int = 4,
             type='CLIPVideoBackbone',
             arch=arch,
             frame_sampling='window_center',
-            window=window),
+            window=window,
+            image_head=False),
         neck=dict(
             type='TDSCLIPSideNeck',
             clip_width=vision['width'],

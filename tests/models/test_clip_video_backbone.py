@@ -122,6 +122,53 @@ def test_out_indices_select_and_order_blocks(weights):
         picked.tokens_of(1)
 
 
+@pytest.mark.parametrize('out_indices', [None, [0, 1], [1, 0], [-2]])
+def test_without_image_head(weights, out_indices):
+    """image_head=False: no ln_post / proj (in the module or the state dict),
+    no frame embeddings, the returned blocks unchanged and the blocks after
+    the last returned one not run."""
+    video = _clip(frames=3)
+    with_head = _build(weights, out_indices=out_indices)
+    without = _build(weights, out_indices=out_indices, image_head=False)
+    keys = set(without.state_dict())
+    assert keys == set(with_head.state_dict()) - {
+        'visual.ln_post.weight', 'visual.ln_post.bias', 'visual.proj'}
+    assert not hasattr(without.visual, 'ln_post')
+    assert not hasattr(without.visual, 'proj')
+    assert without.embed_dim == with_head.embed_dim == ARCH['embed_dim']
+    # every block stays loadable (official files hold them all)
+    assert {'visual.transformer.resblocks.2.mlp.c_fc.weight'} <= keys
+    runs = []
+    last = without.visual.transformer.resblocks[2]
+    handle = last.register_forward_hook(lambda *args: runs.append(1))
+    ours, ref = without(video), with_head(video)
+    handle.remove()
+    assert len(runs) == (1 if 2 in without.out_indices else 0)
+    assert ours.frame_embeddings is None
+    assert ref.frame_embeddings is not None
+    assert ours.layer_ids == ref.layer_ids
+    for a, b in zip(ours.layer_tokens, ref.layer_tokens):
+        torch.testing.assert_close(a, b, atol=0, rtol=0)
+    with pytest.raises(ValueError, match='image_head=True'):
+        ours.require_frame_embeddings()
+    with pytest.raises(ValueError, match='image_head=True'):
+        without.frame_embedding(ref.layer_tokens[0][:, 0])
+    # a state dict without the head loads strictly into it
+    fresh = MODELS.build(dict(type='CLIPVideoBackbone', arch=ARCH,
+                              out_indices=out_indices, image_head=False))
+    fresh.load_state_dict(without.state_dict(), strict=True)
+    # ... but not into a backbone that has the head
+    with pytest.raises(RuntimeError, match='ln_post'):
+        with_head.load_state_dict(without.state_dict(), strict=True)
+
+
+def test_necks_reading_frame_embeddings_name_image_head(weights):
+    feats = _build(weights, image_head=False)(_clip(frames=3))
+    neck = MODELS.build(dict(type='FrozenCLIPPoolNeck'))
+    with pytest.raises(ValueError, match='image_head=True'):
+        neck(feats)
+
+
 def test_frame_embeddings_are_clip_image_embeddings(weights):
     backbone = _build(weights)
     video = _clip(frames=3)

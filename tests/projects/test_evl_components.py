@@ -66,7 +66,8 @@ def _tiny_evl(num_frames=4, grid=(2, 2), num_classes=3, **neck):
         type='Recognizer3D',
         backbone=dict(
             type='CLIPVideoBackbone', arch=copy.deepcopy(TINY_CLIP),
-            frame_sampling='all', out_indices=[-2, -1], return_qk=True),
+            frame_sampling='all', out_indices=[-2, -1], return_qk=True,
+            image_head=False),
         neck=dict(
             type='EVLDecoder', in_channels=64, num_layers=2,
             num_frames=num_frames, grid_size=grid, num_heads=2, **neck),

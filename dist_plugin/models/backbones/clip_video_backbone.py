@@ -43,6 +43,15 @@ class CLIPVideoBackbone(ShapeCheckedLoadMixin, BaseModule):
     leaves ``ln_post``/``proj`` without gradients; under DDP set
     ``find_unused_parameters=True`` or freeze them.
 
+    Image head: CLIP's ``ln_post`` and ``proj`` only serve
+    ``frame_embeddings``. Methods that read the block tokens alone (EVL,
+    TDS-CLIP) set ``image_head=False``: the two are removed from the tower
+    (not in the state dict, so the official checkpoints, which lack them,
+    load strictly), ``frame_embeddings`` is None and the blocks after the
+    last returned one are not run (they stay in the module and the state
+    dict: the official files hold them; a trainable backbone leaves them
+    without gradients).
+
     Args:
         arch (str | dict): open_clip model name (e.g. ``'ViT-B-16'``) or an
             open_clip model-config dict.
@@ -68,6 +77,9 @@ class CLIPVideoBackbone(ShapeCheckedLoadMixin, BaseModule):
             that block's attention (``ln_1(block input)`` through the first
             two thirds of ``in_proj``, with bias, unscaled, split into
             heads). Defaults to False.
+        image_head (bool): Keep CLIP's image head (``ln_post``, ``proj``)
+            and return ``frame_embeddings``. Defaults to True (DiST, STAN,
+            zero-shot); False for necks that never read it (EVL, TDS-CLIP).
         init_cfg (dict, optional): Unused; weights come from ``pretrained``.
             Defaults to None.
     """
@@ -84,6 +96,7 @@ class CLIPVideoBackbone(ShapeCheckedLoadMixin, BaseModule):
                  grad_checkpointing: bool = False,
                  out_indices: Optional[Sequence[int]] = None,
                  return_qk: bool = False,
+                 image_head: bool = True,
                  init_cfg: Optional[Dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if frame_sampling not in FRAME_SAMPLING_MODES:
@@ -109,6 +122,7 @@ class CLIPVideoBackbone(ShapeCheckedLoadMixin, BaseModule):
         self.frozen = frozen
         self.grad_checkpointing = grad_checkpointing
         self.return_qk = return_qk
+        self.image_head = image_head
 
         clip = build_clip(arch, pretrained, quick_gelu, input_resolution)
         if not hasattr(clip.visual, 'conv1') or not hasattr(
@@ -119,8 +133,16 @@ class CLIPVideoBackbone(ShapeCheckedLoadMixin, BaseModule):
         self.patch_size = self.visual.conv1.kernel_size[0]
         self.width = self.visual.conv1.out_channels
         self.num_layers = len(self.visual.transformer.resblocks)
+        #: CLIP's image-embedding size (read before the head may go)
         self.embed_dim = self.visual.proj.shape[1]
+        if not image_head:
+            del self.visual.ln_post
+            del self.visual.proj
         self.out_indices = self._normalize_indices(out_indices)
+        #: blocks run per forward: all with the image head, else up to the
+        #: last returned one
+        self.num_run_blocks = self.num_layers if image_head else \
+            max(self.out_indices) + 1
         if return_qk:
             for idx in self.out_indices:
                 block = self.visual.transformer.resblocks[idx]
@@ -168,8 +190,17 @@ class CLIPVideoBackbone(ShapeCheckedLoadMixin, BaseModule):
 
     def _prepare_state_dict(self, state_dict: Dict[str, Tensor],
                             prefix: str) -> None:
-        """Resize a checkpoint's position embedding to this model's grid."""
+        """Resize a checkpoint's position embedding to this model's grid;
+        without the image head, drop a checkpoint's ``ln_post``/``proj``
+        (e.g. one saved by an earlier version with the head)."""
         self._pos_cache = None
+        if not self.image_head:
+            for name in [
+                    k for k in state_dict
+                    if k.startswith(prefix + 'visual.ln_post.') or
+                    k == prefix + 'visual.proj'
+            ]:
+                del state_dict[name]
         key = prefix + 'visual.positional_embedding'
         own = self.visual.positional_embedding
         if key in state_dict and state_dict[key].dim() == 2 and \
@@ -219,6 +250,10 @@ class CLIPVideoBackbone(ShapeCheckedLoadMixin, BaseModule):
 
     def frame_embedding(self, cls_tokens: Tensor) -> Tensor:
         """CLIP image embedding ``ln_post(cls) @ proj`` of CLS tokens."""
+        if not self.image_head:
+            raise ValueError('This backbone was built with image_head=False '
+                             '(no ln_post/proj); build it with '
+                             'image_head=True for CLIP image embeddings.')
         return self.visual.ln_post(cls_tokens) @ self.visual.proj
 
     def frame_indices(self, num_frames: int) -> List[int]:
@@ -323,18 +358,22 @@ class CLIPVideoBackbone(ShapeCheckedLoadMixin, BaseModule):
         layer_tokens: List[Optional[Tensor]] = [None] * len(position)
         layer_qk: List[Optional[Tuple[Tensor, Tensor]]] = [None] * len(
             position)
-        for idx, block in enumerate(self.visual.transformer.resblocks):
+        blocks = self.visual.transformer.resblocks[:self.num_run_blocks]
+        for idx, block in enumerate(blocks):
             pos = position.get(idx)
             with_qk = pos is not None and self.return_qk
             tokens, qk = self._run_block(block, tokens, with_qk)
             if pos is not None:
                 layer_tokens[pos] = tokens
                 layer_qk[pos] = qk
-        frame_embeds = self.frame_embedding(tokens[:, 0])  # [B*Tc, E]
+        frame_embeds = None
+        if self.image_head:
+            frame_embeds = self.frame_embedding(tokens[:, 0]).view(
+                batch, num_frames, -1)  # [B, Tc, E]
         return CLIPVideoFeatures(
             layer_tokens=tuple(layer_tokens),
             layer_ids=self.out_indices,
-            frame_embeddings=frame_embeds.view(batch, num_frames, -1),
+            frame_embeddings=frame_embeds,
             inputs=x,
             batch_size=batch,
             num_frames=num_frames,

@@ -20,8 +20,9 @@ class CLIPVideoFeatures:
             ``ln_post``), in the backbone's ``out_indices`` order.
         layer_ids (tuple[int]): The non-negative block index of each entry of
             ``layer_tokens``.
-        frame_embeddings (Tensor): ``ln_post(CLS of the last block) @ proj``,
-            ``[B, Tc, E]``.
+        frame_embeddings (Tensor, optional): ``ln_post(CLS of the last
+            block) @ proj``, ``[B, Tc, E]``; None when the backbone was built
+            with ``image_head=False``.
         inputs (Tensor): The dense input clip ``[B, 3, T, H, W]`` as given.
         batch_size (int): ``B``.
         num_frames (int): ``Tc``.
@@ -36,7 +37,7 @@ class CLIPVideoFeatures:
 
     layer_tokens: Tuple[Tensor, ...]
     layer_ids: Tuple[int, ...]
-    frame_embeddings: Tensor
+    frame_embeddings: Optional[Tensor]
     inputs: Tensor
     batch_size: int
     num_frames: int
@@ -71,3 +72,13 @@ class CLIPVideoFeatures:
             raise ValueError('The backbone did not return q and k; build it '
                              'with return_qk=True.')
         return self.layer_qk[self._position(block)]
+
+    def require_frame_embeddings(self) -> Tensor:
+        """``frame_embeddings`` ``[B, Tc, E]``, or a clear error when the
+        backbone was built without CLIP's image head."""
+        if self.frame_embeddings is None:
+            raise ValueError(
+                'This neck reads the CLIP frame embeddings, but the backbone '
+                'was built with image_head=False (no ln_post/proj); set '
+                'image_head=True in the backbone config.')
+        return self.frame_embeddings

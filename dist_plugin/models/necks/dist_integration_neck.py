@@ -350,5 +350,5 @@ class DiSTIntegrationNeck(ShapeCheckedLoadMixin, BaseModule):
                                    self.spatial_cls_proj(cls)) @ self.proj
         if self.with_frame_embedding:
             return (video_embed,
-                    feats.frame_embeddings.mean(dim=1)), dict()
+                    feats.require_frame_embeddings().mean(dim=1)), dict()
         return video_embed, dict()

@@ -28,4 +28,4 @@ class FrozenCLIPPoolNeck(BaseModule):
                 data_samples: Optional[list] = None
                 ) -> Tuple[Tensor, Dict]:
         """``feats`` from :class:`FrozenCLIPViT` -> ``([B, E], {})``."""
-        return feats.frame_embeddings.mean(dim=1), dict()  # [B, E]
+        return feats.require_frame_embeddings().mean(dim=1), dict()  # [B, E]

@@ -22,7 +22,9 @@ train_pipeline = [
         aspect_ratio_range=(0.75, 1.333)),
     dict(type='Resize', scale=(224, 224), keep_ratio=False),
     dict(type='Flip', flip_ratio=0.5),
-    dict(type='RandomGrayscale', prob=0.2),
+    # torchvision's RandomGrayscale through mmaction's wrapper: one draw
+    # per clip, every frame converted alike.
+    dict(type='TorchVisionWrapper', op='RandomGrayscale', p=0.2),
     dict(type='FormatShape', input_format='NCTHW'),
     dict(type='PackActionInputs')
 ]

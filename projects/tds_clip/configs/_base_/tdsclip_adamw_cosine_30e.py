@@ -1,10 +1,10 @@
 # Official TDS-CLIP schedule: AdamW (wd 0.15 on every trainable parameter),
 # linear warm-up from 0 over 4 epochs, then cosine to 0; 8 GPUs x 16 videos
-# x 2 repeated augmentations = 256 clips per step. Runtime: the plugin's.
+# x 2 repeated augmentations = 256 clips per step. Runtime as mmaction's.
 _base_ = ['../../../../configs/_base_/default_runtime.py']
 
 # Registers dist_plugin (shared CLIP backbone, upstream fixes, hooks) and the
-# TDS-CLIP components.
+# TDS-CLIP components (overrides the runtime's dist_plugin-only list).
 custom_imports = dict(
     imports=['dist_plugin', 'dist_plugin_projects.tds_clip'],
     allow_failed_imports=False)

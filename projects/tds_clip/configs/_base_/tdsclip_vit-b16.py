@@ -1,5 +1,7 @@
 # TDS-CLIP with a frozen OpenAI CLIP ViT-B/16 and a 320-wide side network,
 # 8 segments x 5-frame windows (the official B/16 model).
+# custom_imports (dist_plugin + the TDS-CLIP components) are set in
+# tdsclip_adamw_cosine_30e.py, over the plugin runtime's own.
 
 num_segments = 8  # T: windows per clip; CLIP sees the centre of each
 window = 5  # w: frames per window (the SME-Adapter reads their differences)
@@ -11,7 +13,8 @@ model = dict(
         arch='ViT-B-16',
         pretrained='openai',
         frame_sampling='window_center',
-        window=window),
+        window=window,
+        image_head=False),  # TDS-CLIP never reads CLIP's ln_post / proj
     neck=dict(
         type='TDSCLIPSideNeck',
         clip_width=768,
