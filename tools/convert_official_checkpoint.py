@@ -1,4 +1,5 @@
-"""Convert an official checkpoint (DiST or EVL) to dist_plugin's layout.
+"""Convert an official checkpoint (DiST, EVL or TDS-CLIP) to dist_plugin's
+layout.
 
 Examples:
     python tools/convert_official_checkpoint.py dist_k400_b16_8x2.pyth \
@@ -30,8 +31,9 @@ DROP_REASONS = dict(
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description='Convert an official DiST or EVL checkpoint (any '
-        'released layout) into a checkpoint for load_from / tools/test.py')
+        description='Convert an official DiST, EVL or TDS-CLIP checkpoint '
+        '(any released layout) into a checkpoint for load_from / '
+        'tools/test.py')
     parser.add_argument('src', help='official checkpoint file')
     parser.add_argument('dst', help='output checkpoint file')
     parser.add_argument(
@@ -66,8 +68,9 @@ def main(argv=None) -> int:
     if detect_official_method(checkpoint) is None:
         print(f'error: {args.src} holds no DiST weights (no dist_net.* or '
               'ladder_net.* keys), no EVL weights (no decoder.'
-              'decoder_layers.* keys) and no STAN weights (no backbone.'
-              'STAN_* keys); is it an official checkpoint?',
+              'decoder_layers.* keys), no STAN weights (no backbone.'
+              'STAN_* keys) and no TDS-CLIP weights (no '
+              'visual.side_conv1_c5.* keys); is it an official checkpoint?',
               file=sys.stderr)
         return 1
     try:
@@ -83,6 +86,10 @@ def main(argv=None) -> int:
         print(f'  dropped ({DROP_REASONS.get(method, "unused")}): {key}')
     for key in report['unused']:
         print(f'  unused: {key}')
+    kept = report.get('kept_from_model', [])
+    for key in kept:
+        print(f'  not in official files (kept from the pretrained CLIP): '
+              f'{key}')
     if args.config:
         try:
             check_converted_fits(
@@ -100,6 +107,7 @@ def main(argv=None) -> int:
             meta=dict(
                 method=method,
                 converted_from=osp.basename(args.src),
+                kept_from_model=list(kept),
                 converter=OFFICIAL_FORMATS[method].converter)), tmp)
     os.replace(tmp, args.dst)
     with open(args.dst, 'rb') as f:

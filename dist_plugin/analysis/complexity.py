@@ -162,13 +162,17 @@ def _find_clip_len(pipeline: Optional[Sequence[Dict]]) -> Optional[int]:
     for step in pipeline or []:
         if isinstance(step, dict) and 'clip_len' in step:
             return int(step['clip_len'])
+        if isinstance(step, dict) and 'num_segments' in step and \
+                'window' in step:  # windowed sampling (WindowSampleFrames)
+            return int(step['num_segments']) * int(step['window'])
     return None
 
 
 def infer_input_shape(cfg: Any, recognizer: nn.Module) -> Tuple[int, ...]:
     """Guess one view's ``(C, T, H, W)`` from a config and its model.
 
-    ``T`` is the test pipeline's ``clip_len`` (else the neck's
+    ``T`` is the test pipeline's ``clip_len`` (or ``num_segments * window``
+    of a windowed sampler; else the neck's
     ``num_frames * alpha``); ``H = W`` is the CLIP input size.
 
     Args:

@@ -1,5 +1,5 @@
-"""Load any checkpoint (ours or an official DiST/EVL/STAN one, file or URL)
-into a model."""
+"""Load any checkpoint (ours or an official DiST, EVL, STAN or TDS-CLIP one,
+file or URL) into a model."""
 import re
 from typing import Callable, Dict, List, MutableMapping, Optional, \
     Sequence, Tuple, Union
@@ -18,7 +18,7 @@ MapLocation = Union[str, Callable, None]
 
 def convert_loaded_checkpoint(checkpoint: MutableMapping,
                               model: Optional[nn.Module] = None) -> bool:
-    """Convert a loaded official checkpoint (DiST, EVL, STAN) in place.
+    """Convert a loaded official checkpoint (any supported method) in place.
 
     Meant for mmengine's ``after_load_checkpoint`` hook point, which passes
     the loaded dict before it reaches the model.
@@ -49,7 +49,8 @@ def convert_loaded_checkpoint(checkpoint: MutableMapping,
         method=method,
         converter=OFFICIAL_FORMATS[method].converter,
         dropped=list(report['dropped']),
-        unused=list(report['unused']))
+        unused=list(report['unused']),
+        kept_from_model=list(report.get('kept_from_model', [])))
     print_log(
         f'Converted an official {title} checkpoint on the fly '
         f'({len(state_dict)} tensors; {len(report["unused"])} unknown keys '
@@ -96,6 +97,10 @@ def load_dist_checkpoint(
             for k, v in state_dict.items()
         }
     missing, unexpected = model.load_state_dict(state_dict, strict=False)
+    # weights an official file never holds (e.g. TDS-CLIP's unused CLIP
+    # image head) keep the model's pretrained values
+    kept = set((checkpoint.get('meta') or {}).get('kept_from_model', []))
+    missing = [k for k in missing if k not in kept]
     problems: List[str] = []
     if missing:
         problems.append(f'{len(missing)} missing key(s): {missing[:10]}')

@@ -14,6 +14,8 @@ from .convert import convert_official_state_dict, is_official_layout
 from .convert_stan import (convert_official_stan_state_dict,
                            is_official_stan_layout)
 from .evl_convert import convert_evl_state_dict, is_evl_layout
+from .convert_tdsclip import (convert_official_tdsclip_state_dict,
+                              is_official_tdsclip_layout)
 
 Converted = Tuple[Dict[str, Tensor], Dict[str, List[str]]]
 
@@ -36,6 +38,9 @@ OFFICIAL_FORMATS: Dict[str, OfficialFormat] = {
     'stan': OfficialFormat('STAN', is_official_stan_layout,
                            convert_official_stan_state_dict,
                            'dist_plugin.checkpoint.convert_stan'),
+    'tdsclip': OfficialFormat('TDS-CLIP', is_official_tdsclip_layout,
+                              convert_official_tdsclip_state_dict,
+                              'dist_plugin.checkpoint.convert_tdsclip'),
 }
 
 
