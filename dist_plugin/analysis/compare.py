@@ -66,8 +66,8 @@ DEMO_CONFIGS = {
     'full_finetune': 'configs/demo/frozen_clip_tiny_demo.py',
 }
 
-_DIST_SRC = ('DiST paper, ICCV 2023, arXiv 2309.07911 (as quoted by later '
-             'papers; /work/shared/docs/dist-facts.md)')
+_DIST_SRC = ('DiST paper, ICCV 2023, arXiv 2309.07911 (the figures later '
+             'papers quote in their Kinetics-400 tables)')
 #: Published cost of ViT-B/16, 8 frames through CLIP, Kinetics-400, per
 #: view. None where no figure could be read from a primary source.
 PUBLISHED = {
@@ -80,8 +80,8 @@ PUBLISHED = {
         gflops_per_view=444.0 / 3, params_total_m=177.7,
         params_trainable_m=None, top1_k400=82.9,
         note='444 GFLOPs for 3x1 views',
-        source='EVL paper, ECCV 2022, arXiv 2208.03550, Table (K400 B/16 '
-        '8f)'),
+        source='EVL paper, ECCV 2022, arXiv 2208.03550, Kinetics-400 '
+        'results table'),
     'stan': dict(
         gflops_per_view=593.0 / 3, params_total_m=None,
         params_trainable_m=None, top1_k400=84.2,

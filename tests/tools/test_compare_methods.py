@@ -149,3 +149,36 @@ def test_make_comparison_md_rejects_other_json(tmp_path):
     bad.write_text(json.dumps(dict(kind='train_benchmark')))
     with pytest.raises(ValueError, match='bench.json'):
         make_md.write_page([str(bad)], str(tmp_path / 'c.md'))
+
+
+def test_method_configs_match_frames_through_clip_for_vit_b16():
+    from dist_plugin.analysis.compare import method_model_cfg
+    shapes = {}
+    for method in ('dist', 'evl', 'stan', 'tds_clip'):
+        cfg, shapes[method] = method_model_cfg(method, 'ViT-B-16', 8)
+        assert cfg['backbone']['pretrained'] is None
+    assert shapes == dict(dist=(3, 16, 224, 224), evl=(3, 8, 224, 224),
+                          stan=(3, 8, 224, 224), tds_clip=(3, 40, 224, 224))
+    dist, _ = method_model_cfg('dist', 'ViT-B-16', 8)
+    assert (dist['neck']['num_frames'], dist['neck']['alpha']) == (8, 2)
+    assert 'blending' not in dist['data_preprocessor']
+    evl, _ = method_model_cfg('evl', 'ViT-B-16', 4)
+    assert evl['neck']['num_frames'] == 4
+    assert evl['neck']['grid_size'] == (14, 14)
+    tds, _ = method_model_cfg('tds_clip', 'ViT-B-16', 4, window=3)
+    assert (tds['neck']['num_segments'], tds['neck']['window']) == (4, 3)
+
+
+def test_sparse_floor_sees_only_the_frames_dist_gives_clip():
+    import torch
+
+    from dist_plugin.analysis.benchmark import build_variant
+    torch.manual_seed(0)
+    sparse = build_variant('frozen_linear_sparse', TINY_CLIP, 4, 2, 3).eval()
+    dense = build_variant('frozen_linear', TINY_CLIP, 4, 2, 3).eval()
+    dense.load_state_dict(sparse.state_dict())
+    clips = torch.randn(2, 1, 3, 4, 32, 32)
+    with torch.no_grad():
+        expected = dense(clips[:, :, :, ::2])
+        assert torch.allclose(sparse(clips), expected, atol=1e-6)
+        assert not torch.allclose(dense(clips), expected, atol=1e-4)
