@@ -257,6 +257,12 @@ def render(results: List[Dict[str, Any]], json_rel: List[str],
     lines += ['## Published figures (ViT-B/16, 8 frames through CLIP, '
               'Kinetics-400)', '']
     lines += published_lines(results)
+    lines += [
+        'Measured totals of DiST and STAN include the CLIP text tower of '
+        'their text classifier (about 38 M for B/16), which the published '
+        'totals leave out; GFLOPs count the text tower once per class list, '
+        'not per view, so it is excluded there.', ''
+    ]
     acc_res = next((r for r in results if r.get('accuracy')), None)
     lines += ['## Accuracy on the motion demo', '']
     lines += accuracy_lines(acc_res) if acc_res else [
