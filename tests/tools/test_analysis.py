@@ -145,7 +145,7 @@ def test_benchmark_train_tiny(tmp_path):
     ])
     saved = json.loads(out.read_text())
     assert saved['variants'].keys() == {
-        'dist', 'full_finetune', 'frozen_linear'
+        'dist', 'full_finetune', 'frozen_linear', 'frozen_linear_sparse'
     }
     assert saved['settings']['frames'] == 4
     assert saved['machine']['cores'] >= 1
@@ -161,6 +161,10 @@ def test_benchmark_train_tiny(tmp_path):
     rows = saved['variants']
     assert rows['dist']['clip_frames'] == 2
     assert rows['frozen_linear']['clip_frames'] == 4
+    # the honest floor of DiST: frozen CLIP on the T/alpha frames DiST uses
+    assert rows['frozen_linear_sparse']['clip_frames'] == 2
+    assert rows['frozen_linear_sparse']['params_trainable'] == \
+        rows['frozen_linear']['params_trainable']
     embed = TINY_CLIP['embed_dim']
     linear = embed * num_classes + num_classes
     assert rows['frozen_linear']['params_trainable'] == linear
@@ -181,8 +185,14 @@ def test_benchmark_train_tiny(tmp_path):
         'dist_vs_full_finetune_train_memory',
         'dist_vs_full_finetune_train_step_time',
         'dist_vs_frozen_linear_train_step_time',
+        'dist_vs_frozen_linear_sparse_train_step_time',
         'dist_vs_frozen_linear_infer_clips_per_s'
     }
+    floor = targets['dist_vs_frozen_linear_sparse_train_step_time']
+    assert floor['ratio'] == pytest.approx(
+        rows['dist']['train_step_s'] /
+        rows['frozen_linear_sparse']['train_step_s'])
+    assert floor['met'] is None
     step = targets['dist_vs_full_finetune_train_step_time']
     assert step['ratio'] == pytest.approx(
         rows['dist']['train_step_s'] / rows['full_finetune']['train_step_s'])
