@@ -81,3 +81,25 @@ def test_a_single_wrong_weight_breaks_parity(case_path):
     assert not torch.allclose(logits, case['logits'], **TOL), (
         'one wrong weight passes the parity tolerance: max change '
         f'{(logits - case["logits"]).abs().max():.2e}')
+
+
+@pytest.mark.parametrize('case_path', CASES, ids=osp.basename)
+def test_train_mode_matches_official(case_path):
+    """The training path (autograd on, model in train mode: the memory-lean
+    activations, no in-place reuse) gives the official logits too, and its
+    backward reaches every trainable DiST parameter with finite gradients.
+    The official train-mode logits equal the eval ones (``logits_train``
+    where the fixture has them)."""
+    case, model = _build(case_path)
+    video = case_video(case)
+    model.train()
+    logits = model(video[:, None], mode='tensor', stage='head')
+    expected = case.get('logits_train', case['logits'])
+    torch.testing.assert_close(logits.detach(), expected, **TOL)
+    logits.square().sum().backward()
+    trainable = [(n, p) for n, p in model.named_parameters()
+                 if p.requires_grad]
+    assert trainable and all(n.startswith('neck.') for n, _ in trainable)
+    missing = [n for n, p in trainable if p.grad is None]
+    assert not missing, f'no gradient for {missing}'
+    assert all(torch.isfinite(p.grad).all() for _, p in trainable)

@@ -9,7 +9,8 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from ..clip_builder import build_clip
-from ..layers import ShapeCheckedLoadMixin
+from ..layers import (ShapeCheckedLoadMixin, clip_block_forward,
+                      supports_fast_forward)
 from .clip_video_features import CLIPVideoFeatures
 
 #: Values of ``frame_sampling``.
@@ -135,6 +136,11 @@ class CLIPVideoBackbone(ShapeCheckedLoadMixin, BaseModule):
             self.visual.requires_grad_(False)
             self.visual.eval()
         self._pos_cache = None
+        # open_clip's own blocks run through the SDPA forward of
+        # ``clip_block_forward`` (same parameters, same result).
+        self._fast_blocks = all(
+            supports_fast_forward(block)
+            for block in self.visual.transformer.resblocks)
 
     def _normalize_indices(
             self, out_indices: Optional[Sequence[int]]) -> Tuple[int, ...]:
@@ -284,11 +290,22 @@ class CLIPVideoBackbone(ShapeCheckedLoadMixin, BaseModule):
         shape = x.shape[:2] + (attn.num_heads, width // attn.num_heads)
         return q.reshape(shape), k.reshape(shape)
 
+    def _block_forward(self, block: nn.Module, x: Tensor) -> Tensor:
+        # A block with hooks is called as a module so that they run.
+        if self._fast_blocks and not (block._forward_hooks
+                                      or block._forward_pre_hooks):
+            # Outside autograd (the frozen tower) intermediates are reused
+            # in place; ``x`` itself is never modified.
+            return clip_block_forward(
+                block, x, inplace=not torch.is_grad_enabled())
+        return block(x)
+
     def _run_block(self, block: nn.Module, x: Tensor) -> Tensor:
         if self.grad_checkpointing and self.training and \
                 torch.is_grad_enabled():
-            return checkpoint(block, x, use_reentrant=False)
-        return block(x)
+            return checkpoint(
+                self._block_forward, block, x, use_reentrant=False)
+        return self._block_forward(block, x)
 
     def _encode(self, x: Tensor) -> CLIPVideoFeatures:
         batch, channels, _, height, width = x.shape
