@@ -194,7 +194,9 @@ def merge_rounds(rows: List[Dict[str, Any]]) -> Dict[str, Any]:
             cur = best.get(op['name'])
             if cur is None or op['self_cpu_s'] < cur['self_cpu_s']:
                 best[op['name']] = dict(op)
+    other = best.pop('(other ops)', None)
     ops = sorted(best.values(), key=lambda o: o['self_cpu_s'], reverse=True)
+    ops += [other] if other else []  # the remainder stays last
     total = sum(o['self_cpu_s'] for o in ops)
     for op in ops:
         op['share'] = op['self_cpu_s'] / total if total else 0.
