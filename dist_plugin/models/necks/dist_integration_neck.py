@@ -18,7 +18,7 @@ from mmengine.model.weight_init import trunc_normal_
 from torch import Tensor, nn
 
 from ..backbones.clip_video_features import CLIPVideoFeatures
-from ..layers import ShapeCheckedLoadMixin, TokenMLP, quick_gelu
+from ..layers import ShapeCheckedLoadMixin, TokenMLP, quick_gelu_linear
 from ..temporal.dist_temporal_encoder import temporal_conv_cl
 
 
@@ -138,8 +138,8 @@ class IntegrationBlock(nn.Module):
             t.permute(0, 3, 1, 2), self.temporal_conv.weight.unsqueeze(-1),
             self.temporal_conv.bias,
             padding=(self.temporal_conv.padding[0], 0))
-        t = quick_gelu(t).permute(0, 2, 3, 1)  # [B, Ts, L, h]
-        t = self.temporal_fc2(t.reshape(x.shape[0], num_tokens, -1))
+        t = t.permute(0, 2, 3, 1).reshape(x.shape[0], num_tokens, -1)
+        t = quick_gelu_linear(t, self.temporal_fc2)  # fc2(QuickGELU(t))
         return self.mlp(self.norm(x)) + t
 
 
