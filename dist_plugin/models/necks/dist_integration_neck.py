@@ -337,7 +337,8 @@ class DiSTIntegrationNeck(ShapeCheckedLoadMixin, BaseModule):
         grid_h, grid_w = temporal.shape[2:4]  # channels-last stream
         if grid_h * grid_w + 1 != layer_tokens[0].shape[1]:
             raise ValueError(
-                f'The temporal stem grid ({grid_h}x{grid_w}) does not match the CLIP token grid '
+                f'The temporal stem grid ({grid_h}x{grid_w}) does not match '
+                f'the CLIP token grid '
                 f'({layer_tokens[0].shape[1] - 1} patches): its spatial patch '
                 f'size must equal the CLIP patch size.')
         return layer_tokens
