@@ -27,7 +27,8 @@ def _ram_gib(meminfo: str = '/proc/meminfo') -> Optional[float]:
     return None
 
 
-def _usable_cores() -> int:
+def usable_cores() -> int:
+    """CPU cores this process may run on."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
@@ -47,7 +48,7 @@ def machine_info() -> Dict[str, Any]:
         gpu = torch.cuda.get_device_name(0)
     return dict(
         cpu=_cpu_model(),
-        cores=_usable_cores(),
+        cores=usable_cores(),
         ram_gib=_ram_gib(),
         gpu=gpu,
         torch=torch.__version__,

@@ -224,3 +224,46 @@ def test_backbone_and_neck_alpha_must_agree():
                        r'frames do not match the neck alpha=2; use the same '
                        r'alpha in the backbone and the neck'):
         recognizer.neck(recognizer.backbone(video))
+
+
+def test_memory_lean_activations_have_exact_gradients():
+    from dist_plugin.models.layers import quick_gelu, quick_gelu_linear
+    gen = torch.Generator().manual_seed(0)
+    u = torch.randn(3, 5, 4, dtype=torch.double, generator=gen)
+    linear = torch.nn.Linear(4, 6).double()
+    u.requires_grad_(True)
+    assert torch.autograd.gradcheck(quick_gelu, (u, ))
+    assert torch.autograd.gradcheck(
+        lambda x, w, b: quick_gelu_linear(
+            x, type('L', (), dict(weight=w, bias=b))()),
+        (u, linear.weight, linear.bias))
+    # the same values as the plain formula, with and without autograd
+    ref = linear(u * torch.sigmoid(1.702 * u))
+    torch.testing.assert_close(quick_gelu_linear(u, linear), ref)
+    with torch.no_grad():
+        torch.testing.assert_close(quick_gelu_linear(u, linear), ref)
+    # only the input is kept for the backward pass
+    kept = []
+    with torch.autograd.graph.saved_tensors_hooks(
+            lambda t: kept.append(t) or t, lambda t: t):
+        quick_gelu_linear(u, linear)
+    assert [t.shape for t in kept] == [u.shape, linear.weight.shape]
+
+
+@pytest.mark.parametrize('grad', [False, True])
+def test_fast_clip_block_equals_the_open_clip_block(model, grad):
+    from dist_plugin.models.layers import (clip_block_forward,
+                                           supports_fast_forward)
+    block = model.backbone.visual.transformer.resblocks[0]
+    assert supports_fast_forward(block)
+    x = torch.randn(3, 5, 64, generator=torch.Generator().manual_seed(1))
+    with torch.set_grad_enabled(grad):
+        x_in = x.clone().requires_grad_(grad)
+        ref = block(x_in)
+        out = clip_block_forward(block, x_in, inplace=not grad)
+    torch.testing.assert_close(out, ref, atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(x_in.detach(), x)  # input not modified
+    if grad:
+        g_ref, = torch.autograd.grad(ref.sin().sum(), x_in)
+        g_out, = torch.autograd.grad(out.sin().sum(), x_in)
+        torch.testing.assert_close(g_out, g_ref, atol=1e-6, rtol=1e-6)

@@ -78,6 +78,15 @@ def test_train_mode_matches_official_train_logits(case_path):
     with torch.no_grad():
         again = model(case_video(case)[:, None], mode='tensor', stage='head')
     torch.testing.assert_close(again, logits.detach(), **TOL)
+    # the training path's backward (memory-lean activations) reaches every
+    # trainable DiST parameter with finite gradients
+    logits.square().sum().backward()
+    trainable = [(n, p) for n, p in model.named_parameters()
+                 if p.requires_grad]
+    assert trainable and all(n.startswith('neck.') for n, _ in trainable)
+    missing = [n for n, p in trainable if p.grad is None]
+    assert not missing, f'no gradient for {missing}'
+    assert all(torch.isfinite(p.grad).all() for _, p in trainable)
 
 
 @pytest.mark.parametrize('case_path', CASES, ids=osp.basename)

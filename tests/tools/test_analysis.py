@@ -251,3 +251,131 @@ def test_make_benchmarks_md(tmp_path):
     assert '149.62 M' in flops_row[0]
     assert 'CPU Test CPU 9000, 2 usable cores, 23.5 GiB RAM, no GPU, ' \
         'torch 2.14.1' in text
+
+
+def test_rounds_alternate_and_load_flags():
+    from dist_plugin.analysis.rounds import (LoadMonitor, interleaved_orders,
+                                             is_contended, median_spread)
+    assert interleaved_orders(['a', 'b', 'c'], 3) == [
+        ['a', 'b', 'c'], ['c', 'b', 'a'], ['a', 'b', 'c']]
+    # 2 cores, a 2-thread measurement: load 2 is itself, 3.5 means others
+    assert not is_contended(2.0, 2, 2) and is_contended(3.5, 2, 2)
+    assert is_contended(2.0, 2, 1) is False and is_contended(2.6, 2, 1)
+    assert median_spread([1., 3., 2.]) == dict(median=2., min=1., max=3.,
+                                               spread=1.)
+    with LoadMonitor(interval=0.01) as load:
+        sum(range(10000))
+    rec = load.record()
+    assert rec['before'] >= 0 and rec['after'] >= 0
+    assert rec['during_max'] >= rec['during_mean'] >= 0
+    assert isinstance(rec['contended'], bool) and rec['cores'] >= 1
+
+
+def test_benchmark_train_interleaved_rounds(tmp_path):
+    bench = _load_tool('benchmark_train')
+    arch = tmp_path / 'tiny_clip.json'
+    arch.write_text(json.dumps(TINY_CLIP), encoding='utf-8')
+    out = tmp_path / 'bench.json'
+    bench.main([
+        '--arch', str(arch), '--frames', '4', '--alpha', '2', '--batch', '1',
+        '--steps', '1', '--warmup', '0', '--num-classes', '3',
+        '--dist-width', '64', '--dist-temporal-width', '16',
+        '--dist-pooling-layers', '1', '--inline', '--rounds', '2',
+        '--variants', 'dist', 'frozen_linear', '--label', 'after',
+        '--json', str(out)
+    ])
+    saved = json.loads(out.read_text())
+    assert saved['label'] == 'after' and saved['settings']['rounds'] == 2
+    for row in saved['variants'].values():
+        assert len(row['rounds']) == 2 and len(row['train_step_s_all']) == 2
+        times = [r['train_step_s'] for r in row['rounds']]
+        assert row['train_step_s'] == pytest.approx(sorted(times)[0] / 2 +
+                                                    sorted(times)[1] / 2)
+        assert row['train_clips_per_s'] == pytest.approx(
+            1 / row['train_step_s'])
+        assert all(set(r['load']) >= {'before', 'during_max', 'after',
+                                      'contended'} for r in row['rounds'])
+    assert saved['contended_measurements'] == sum(
+        r['contended_rounds'] for r in saved['variants'].values())
+
+
+def test_profile_dist_tiny(tmp_path):
+    prof = _load_tool('profile_dist')
+    arch = tmp_path / 'tiny_clip.json'
+    arch.write_text(json.dumps(TINY_CLIP), encoding='utf-8')
+    out = tmp_path / 'profile.json'
+    prof.main([
+        '--arch', str(arch), '--frames', '4', '--alpha', '2', '--batch', '1',
+        '--num-classes', '3', '--dist-width', '64', '--dist-temporal-width',
+        '16', '--dist-pooling-layers', '1', '--top', '5', '--label',
+        'after', '--json', str(out)
+    ])
+    saved = json.loads(out.read_text())
+    assert saved['kind'] == 'profile' and saved['label'] == 'after'
+    assert set(saved['profiles']) == {'ours/train', 'ours/infer'}
+    for key, res in saved['profiles'].items():
+        ops = res['ops']
+        assert len(ops) <= 6 and ops[-1]['name'] == '(other ops)'
+        assert sum(op['share'] for op in ops) == pytest.approx(1.)
+        assert res['total_self_cpu_s'] == pytest.approx(
+            sum(op['self_cpu_s'] for op in ops))
+        assert all(op['calls'] >= 1 for op in ops)
+        assert len(res['rounds']) == 1 and res['step_cpu_s'] > 0
+    names = {op['name'] for op in saved['profiles']['ours/train']['ops']}
+    backward = {op['name'] for op in
+                prof.merge_rounds([dict(ops=[dict(name='x', self_cpu_s=2.,
+                                                  calls=1)],
+                                        step_cpu_s=1., step_wall_s=1.,
+                                        num_op_calls=1, total_self_cpu_s=2.,
+                                        load=dict(contended=False)),
+                                   dict(ops=[dict(name='x', self_cpu_s=1.,
+                                                  calls=1)],
+                                        step_cpu_s=2., step_wall_s=2.,
+                                        num_op_calls=1, total_self_cpu_s=1.,
+                                        load=dict(contended=True))])['ops']
+                if op['self_cpu_s'] == 1.}
+    assert backward == {'x'} and names
+
+
+def test_make_benchmarks_md_before_after(tmp_path):
+    make_md = _load_tool('make_benchmarks_md')
+    folder = tmp_path / 'benchmarks'
+    folder.mkdir()
+    out = tmp_path / 'benchmarks.md'
+    text = make_md.main(['--dir', str(folder), '--out', str(out)])
+    assert text.count('_Not measured yet on a quiet machine.') == 3
+    lines = [
+        dict(impl='official', mode='train', device='cpu', amp=False,
+             batch=2, median_s=6.0, peak_mib=600.0, load=0.5),
+        dict(impl='ours', mode='train', device='cpu', amp=False, batch=2,
+             median_s=4.8, peak_mib=480.0, load=0.4),
+        dict(impl='official', mode='infer', device='cpu', amp=False,
+             batch=2, median_s=4.0, peak_mib=100.0, load=0.5),
+        dict(impl='ours', mode='infer', device='cpu', amp=False, batch=2,
+             median_s=3.0, peak_mib=90.0, load=0.6),
+    ]
+    (folder / 'side_by_side_cpu.jsonl').write_text(
+        'ours/official: summary line\n' +
+        '\n'.join(json.dumps(r) for r in lines) + '\n')
+
+    def profile(label, scale):
+        ops = [dict(name='aten::addmm', self_cpu_s=3. * scale, calls=10,
+                    share=0.75),
+               dict(name='aten::mul', self_cpu_s=1. * scale, calls=20,
+                    share=0.25)]
+        return dict(kind='profile', label=label,
+                    settings=dict(threads=1, rounds=3),
+                    profiles={'ours/infer': dict(
+                        ops=ops, total_self_cpu_s=4. * scale,
+                        num_op_calls=30)})
+    (folder / 'p_before.json').write_text(json.dumps(profile('before', 1)))
+    (folder / 'p_after.json').write_text(json.dumps(profile('after', .5)))
+    text = make_md.main(['--dir', str(folder), '--out', str(out)])
+    md = text.splitlines()
+    assert '| train step (median) | 6.00 s | 4.80 s | 0.80x |' in md
+    assert '| inference (median) | 4.00 s | 3.00 s | 0.75x |' in md
+    assert '| train step peak memory | 600 MiB | 480 MiB | 0.80x |' in md
+    assert ('| `aten::addmm` | 3.000 | 75.0% | 10 | `aten::addmm` | 1.500 '
+            '| 75.0% | 10 |') in md
+    assert '| total | 4.000 | 100% | 30 | total | 2.000 | 100% | 30 |' in md
+    assert text.count('_Not measured yet on a quiet machine.') == 1

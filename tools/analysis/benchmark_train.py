@@ -7,13 +7,20 @@ frames DiST gives CLIP (the honest floor of DiST's cost; both reported): median 
 training step (forward, backward, AdamW step), clips/s, peak memory of the
 step and trainable parameters; plus inference clips/s. Random weights, no
 downloads. Each variant runs in its own process so that CPU peak memory
-(resident set) is not shared between them.
+(resident set) is not shared between them. With ``--rounds N`` every variant
+is measured N times, the order of the variants alternating from round to
+round; each row reports medians over the rounds with their spread. The load
+average is recorded before, during and after every measurement, and
+measurements during which other processes competed for the CPU are flagged
+(``contended``).
 
 Examples:
     python tools/analysis/benchmark_train.py --steps 3 --warmup 1 \
         --threads 2 --json docs/benchmarks/train_vit-b16_cpu.json
     python tools/analysis/benchmark_train.py --device cuda --amp --batch 32
     python tools/analysis/benchmark_train.py --arch tiny_clip.json --frames 4
+    python tools/analysis/benchmark_train.py --variants dist --rounds 3 \
+        --threads 2 --label after --json docs/benchmarks/dist_after.json
 """
 import argparse
 import json
@@ -103,6 +110,21 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         action='store_true',
         help='run every variant in this process (faster start; CPU peak '
         'memory is then less isolated)')
+    parser.add_argument(
+        '--rounds',
+        type=int,
+        default=1,
+        help='measure every variant this many times, alternating the order '
+        'of the variants from round to round (medians are reported)')
+    parser.add_argument(
+        '--label',
+        help='a name for this run (e.g. "before", "after"), kept in the JSON '
+        'for docs/benchmarks.md')
+    parser.add_argument(
+        '--code',
+        help='checkout whose dist_plugin the worker processes import '
+        '(default: this one); measures another version of the models with '
+        'this version of the tool')
     parser.add_argument('--json', help='write the results to this JSON file')
     parser.add_argument(
         '--worker', choices=list(VARIANTS), help=argparse.SUPPRESS)
@@ -127,6 +149,8 @@ def _settings(args: argparse.Namespace) -> Dict[str, Any]:
         threads=args.threads,
         omp_wait_policy=_omp_policy(args),
         dist=_dist_cfg(args),
+        rounds=args.rounds,
+        code=args.code,
         optimizer='AdamW (trainable parameters only)')
 
 
@@ -173,12 +197,19 @@ def run_one(variant: str, args: argparse.Namespace) -> Dict[str, Any]:
         dist_cfg=_dist_cfg(args))
 
 
-def run_subprocess(variant: str, argv: List[str],
-                   omp_wait_policy: str = 'inherit') -> Dict[str, Any]:
-    """Measure one variant in a fresh Python process."""
+def run_subprocess(variant: str,
+                   argv: List[str],
+                   omp_wait_policy: str = 'inherit',
+                   code: Optional[str] = None) -> Dict[str, Any]:
+    """Measure one variant in a fresh Python process (importing the
+    dist_plugin of ``code`` when given)."""
     env = dict(os.environ)
     if omp_wait_policy != 'inherit':
         env['OMP_WAIT_POLICY'] = omp_wait_policy
+    if code:
+        env['PYTHONPATH'] = os.pathsep.join(
+            [osp.abspath(code)] + [p for p in env.get('PYTHONPATH', '').split(
+                os.pathsep) if p])
     with tempfile.TemporaryDirectory() as tmp:
         out = osp.join(tmp, f'{variant}.json')
         cmd = [sys.executable, osp.abspath(__file__)] + argv + [
@@ -191,6 +222,38 @@ def run_subprocess(variant: str, argv: List[str],
                                f'(exit {proc.returncode}):\n{proc.stdout}')
         with open(out, encoding='utf-8') as f:
             return json.load(f)
+
+
+_ROUND_FIELDS = ('train_step_s', 'train_peak_mem_mib', 'infer_s',
+                 'infer_peak_mem_mib')
+
+
+def combine_rounds(rows: List[Dict[str, Any]], batch: int) -> Dict[str, Any]:
+    """One variant's row from its per-round rows: medians over the rounds
+    (with min / max / spread), every timed step, and each round's figures
+    and load."""
+    from dist_plugin.analysis.rounds import median_spread
+    out = dict(rows[0])
+    out.pop('load', None)
+    for key in _ROUND_FIELDS:
+        values = [r[key] for r in rows if r.get(key) is not None]
+        if not values:
+            continue
+        stats = median_spread(values)
+        out[key] = stats['median']
+        out[f'{key}_rounds'] = stats
+    out['train_clips_per_s'] = batch / out['train_step_s']
+    if out.get('infer_s'):
+        out['infer_clips_per_s'] = batch / out['infer_s']
+    for key in ('train_step_s_all', 'infer_s_all'):
+        if rows[0].get(key) is not None:
+            out[key] = [t for r in rows for t in r[key]]
+    out['rounds'] = [
+        dict({k: r.get(k) for k in _ROUND_FIELDS}, load=r['load'])
+        for r in rows
+    ]
+    out['contended_rounds'] = sum(r['load']['contended'] for r in rows)
+    return out
 
 
 def _fmt(value: Optional[float], spec: str) -> str:
@@ -211,6 +274,11 @@ def format_table(res: Dict[str, Any]) -> str:
             f"{row['train_peak_mem_mib']:>13.0f} "
             f"{_fmt(row['infer_clips_per_s'], '>12.3f'):>12}")
     lines.append('')
+    if res.get('contended_measurements'):
+        lines.append(f"WARNING: {res['contended_measurements']} "
+                     'measurement(s) ran while other processes competed for '
+                     'the CPU (see "load" in the JSON); their timings are '
+                     'not reference figures.')
     for name, tgt in res['targets'].items():
         if tgt['ratio'] is None:
             continue
@@ -234,21 +302,34 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
 
     from dist_plugin.analysis.benchmark import check_targets
     from dist_plugin.analysis.machine import machine_info
+    from dist_plugin.analysis.rounds import LoadMonitor, interleaved_orders
+    if args.rounds < 1:
+        raise SystemExit('--rounds must be >= 1')
     load_before = os.getloadavg()
     start = time.time()
-    variants = {}
-    for variant in args.variants:
-        if args.inline:
-            variants[variant] = run_one(variant, args)
-        else:
-            variants[variant] = run_subprocess(variant, argv,
-                                               args.omp_wait_policy)
+    per_round: Dict[str, List[Dict[str, Any]]] = {v: [] for v in args.variants}
+    for order in interleaved_orders(args.variants, args.rounds):
+        for variant in order:
+            with LoadMonitor(own_processes=args.threads) as load:
+                if args.inline:
+                    row = run_one(variant, args)
+                else:
+                    row = run_subprocess(variant, argv, args.omp_wait_policy,
+                                         args.code)
+            row['load'] = load.record()
+            per_round[variant].append(row)
+    variants = {v: combine_rounds(rows, args.batch)
+                for v, rows in per_round.items()}
     res = dict(
         kind='train_benchmark',
+        label=args.label,
         settings=_settings(args),
         machine=machine_info(),
         load_average_1min=dict(before=load_before[0],
                                after=os.getloadavg()[0]),
+        contended_measurements=sum(
+            r['load']['contended'] for rows in per_round.values()
+            for r in rows),
         wall_s=time.time() - start,
         isolated_processes=not args.inline,
         variants=variants,

@@ -9,7 +9,8 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from ..clip_builder import build_clip
-from ..layers import ShapeCheckedLoadMixin
+from ..layers import (ShapeCheckedLoadMixin, clip_block_forward,
+                      supports_fast_forward)
 from .clip_video_features import CLIPVideoFeatures
 
 #: Values of ``frame_sampling``.
@@ -160,6 +161,11 @@ class CLIPVideoBackbone(ShapeCheckedLoadMixin, BaseModule):
             self.visual.requires_grad_(False)
             self.visual.eval()
         self._pos_cache = None
+        # open_clip's own blocks run through the SDPA forward of
+        # ``clip_block_forward`` (same parameters, same result).
+        self._fast_blocks = all(
+            supports_fast_forward(block)
+            for block in self.visual.transformer.resblocks)
 
     def _normalize_indices(
             self, out_indices: Optional[Sequence[int]]) -> Tuple[int, ...]:
@@ -332,17 +338,27 @@ class CLIPVideoBackbone(ShapeCheckedLoadMixin, BaseModule):
         x = x + block.ls_2(block.mlp(block.ln_2(x)))
         return x, q, k
 
+    def _block_forward(self, block: nn.Module, x: Tensor) -> Tensor:
+        """``x`` through ``block``; the SDPA forward where it applies."""
+        # A block with hooks is called as a module so that they run.
+        if self._fast_blocks and not (block._forward_hooks
+                                      or block._forward_pre_hooks):
+            # Outside autograd (the frozen tower) intermediates are reused
+            # in place; ``x`` itself is never modified.
+            return clip_block_forward(
+                block, x, inplace=not torch.is_grad_enabled())
+        return block(x)
+
     def _run_block(self, block: nn.Module, x: Tensor,
                    with_qk: bool) -> Tuple[Tensor, Optional[Tuple[Tensor,
                                                                     Tensor]]]:
         """``x`` through ``block``; also its (q, k) when ``with_qk``."""
-        fn = self.block_with_qk if with_qk else block
-        args = (block, x) if with_qk else (x, )
+        fn = self.block_with_qk if with_qk else self._block_forward
         if self.grad_checkpointing and self.training and \
                 torch.is_grad_enabled():
-            out = checkpoint(fn, *args, use_reentrant=False)
+            out = checkpoint(fn, block, x, use_reentrant=False)
         else:
-            out = fn(*args)
+            out = fn(block, x)
         if with_qk:
             return out[0], (out[1], out[2])
         return out, None

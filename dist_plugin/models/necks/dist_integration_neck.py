@@ -1,15 +1,52 @@
 """DiST integration branch: fuses the frozen CLIP stream and the temporal
-stream at every tapped layer, then pools the result into a video embedding."""
+stream at every tapped layer, then pools the result into a video embedding.
+
+Layouts are chosen so that no step copies a whole stream: the integration
+tokens stay ``[B*Ts, 1+N, Di]`` and their temporal convolution runs on a
+channels-last view ``[B, h, Ts, L]`` of the same memory; the temporal stream
+stays channels-last ``[B, T, h, w, Dt]`` (see ``DiSTTemporalEncoder``).
+Attention uses ``F.scaled_dot_product_attention`` with the parameters of
+the ``nn.MultiheadAttention`` modules (state-dict keys are unchanged).
+"""
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
+import torch.nn.functional as F
 from mmaction.registry import MODELS
 from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
 from torch import Tensor, nn
 
 from ..backbones.clip_video_features import CLIPVideoFeatures
-from ..layers import QuickGELU, ShapeCheckedLoadMixin, TokenMLP
+from ..layers import ShapeCheckedLoadMixin, TokenMLP, quick_gelu_linear
+from ..temporal.dist_temporal_encoder import temporal_conv_cl
+
+
+def cross_attention(attn: nn.MultiheadAttention, query: Tensor,
+                    key_value: Tensor) -> Tensor:
+    """``attn(query, key_value, key_value)[0]`` of a batch-first, packed
+    :class:`nn.MultiheadAttention` without masks or dropout, via SDPA.
+
+    Args:
+        attn (nn.MultiheadAttention): Supplies the weights.
+        query (Tensor): ``[M, Lq, D]``.
+        key_value (Tensor): ``[M, Lk, D]``.
+
+    Returns:
+        Tensor: ``[M, Lq, D]``.
+    """
+    width = query.shape[-1]
+    heads = attn.num_heads
+    weight, bias = attn.in_proj_weight, attn.in_proj_bias
+    q = F.linear(query, weight[:width], bias[:width])
+    kv = F.linear(key_value, weight[width:], bias[width:])
+    num, len_q = q.shape[:2]
+    len_k = kv.shape[1]
+    q = q.view(num, len_q, heads, -1).transpose(1, 2)
+    kv = kv.view(num, len_k, 2, heads, -1).permute(2, 0, 3, 1, 4)
+    out = F.scaled_dot_product_attention(q, kv[0], kv[1])
+    out = out.transpose(1, 2).reshape(num, len_q, width)
+    return F.linear(out, attn.out_proj.weight, attn.out_proj.bias)
 
 
 class IntegrationToTemporal(nn.Module):
@@ -26,15 +63,18 @@ class IntegrationToTemporal(nn.Module):
         self.proj = nn.Linear(width, temporal_width)
 
     def forward(self, tokens: Tensor, temporal: Tensor) -> Tensor:
-        """``tokens`` ``[B*Ts, 1+N, Di]``, ``temporal`` ``[B, Dt, T, h, w]``
-        -> ``[B, Dt, T, h, w]`` to add to the temporal stream."""
-        batch, _, num_frames, grid_h, grid_w = temporal.shape
+        """``temporal`` ``[B, T, h, w, Dt]`` (channels-last) plus the
+        projected patch tokens of ``tokens`` ``[B*Ts, 1+N, Di]``; returns the
+        updated stream, same shape."""
+        batch, num_frames = temporal.shape[:2]
         num_sparse = tokens.shape[0] // batch
         y = self.proj(tokens[:, 1:])  # [B*Ts, N, Dt]
-        y = y.view(batch, num_sparse, grid_h, grid_w, -1)
-        y = y.permute(0, 4, 1, 2, 3)  # [B, Dt, Ts, h, w]
-        # Nearest upsampling in time: dense frame t reads sparse step t // a.
-        return y.repeat_interleave(num_frames // num_sparse, dim=2)
+        # Nearest upsampling in time (dense frame t reads sparse step
+        # t // alpha) as a broadcast add: no repeated copy is made.
+        y = y.view(batch, num_sparse, 1, -1)
+        out = temporal.view(batch, num_sparse, num_frames // num_sparse,
+                            -1) + y
+        return out.view(temporal.shape)
 
 
 class TemporalToIntegration(nn.Module):
@@ -56,10 +96,10 @@ class TemporalToIntegration(nn.Module):
         self.cls_token = nn.Parameter(torch.zeros(num_frames, width))
 
     def forward(self, temporal: Tensor) -> Tensor:
-        """``[B, Dt, T, h, w]`` -> tokens ``[B*Ts, 1+N, Di]``."""
-        z = self.proj(temporal)  # [B, Di, Ts, h, w]
-        batch, width, num_sparse = z.shape[:3]
-        z = z.flatten(3).permute(0, 2, 3, 1)  # [B, Ts, N, Di]
+        """``[B, T, h, w, Dt]`` (channels-last) -> tokens
+        ``[B*Ts, 1+N, Di]``."""
+        z = temporal_conv_cl(temporal.flatten(2, 3), self.proj)
+        batch, num_sparse, _, width = z.shape  # [B, Ts, N, Di]
         cls = self.cls_token.view(1, num_sparse, 1, width)
         z = torch.cat([cls.expand(batch, -1, -1, -1), z], dim=2)
         return z.flatten(0, 1)
@@ -85,22 +125,21 @@ class IntegrationBlock(nn.Module):
         self.temporal_fc1 = nn.Linear(width, hidden)
         self.temporal_conv = nn.Conv1d(
             hidden, hidden, kernel_size, padding=kernel_size // 2)
-        self.act = QuickGELU()
         self.temporal_fc2 = nn.Linear(hidden, width)
 
     def forward(self, x: Tensor, batch: int) -> Tensor:
         """``x`` ``[B*Ts, L, Di]`` -> delta of the same shape."""
-        num_sparse = x.shape[0] // batch
-        num_tokens = x.shape[1]
+        num_sparse, num_tokens = x.shape[0] // batch, x.shape[1]
         t = self.temporal_fc1(self.temporal_norm(x))  # [B*Ts, L, h]
-        hidden = t.shape[-1]
-        t = t.view(batch, num_sparse, num_tokens, hidden)
-        t = t.permute(0, 2, 3, 1).reshape(batch * num_tokens, hidden,
-                                          num_sparse)
-        t = self.act(self.temporal_conv(t))  # [B*L, h, Ts]
-        t = t.view(batch, num_tokens, hidden, num_sparse).permute(0, 3, 1, 2)
-        t = self.temporal_fc2(t.reshape(batch * num_sparse, num_tokens,
-                                        hidden))
+        t = t.view(batch, num_sparse, num_tokens, -1)
+        # The temporal conv over Ts, per token, as a 2D conv with kernel
+        # (k, 1) on the channels-last view [B, h, Ts, L] of the same memory.
+        t = F.conv2d(
+            t.permute(0, 3, 1, 2), self.temporal_conv.weight.unsqueeze(-1),
+            self.temporal_conv.bias,
+            padding=(self.temporal_conv.padding[0], 0))
+        t = t.permute(0, 2, 3, 1).reshape(x.shape[0], num_tokens, -1)
+        t = quick_gelu_linear(t, self.temporal_fc2)  # fc2(QuickGELU(t))
         return self.mlp(self.norm(x)) + t
 
 
@@ -139,15 +178,14 @@ class AttentionPoolingLayer(nn.Module):
         # One LayerNorm serves query, key and value (as in the official code).
         kv = self.spatial_norm(tokens)
         q = self.spatial_norm(frame_query)
-        frame_query = frame_query + self.spatial_attn(
-            q, kv, kv, need_weights=False)[0]
+        frame_query = frame_query + cross_attention(self.spatial_attn, q, kv)
         frame_query = frame_query + self.spatial_mlp(
             self.spatial_mlp_norm(frame_query))
         frames = frame_query.view(batch, -1, frame_query.shape[-1])
         kv = self.temporal_norm(frames + self.pos_embed)  # [B, Ts, Di]
         q = self.temporal_norm(video_query)
-        video_query = video_query + self.temporal_attn(
-            q, kv, kv, need_weights=False)[0]
+        video_query = video_query + cross_attention(self.temporal_attn, q,
+                                                    kv)
         video_query = video_query + self.temporal_mlp(
             self.temporal_mlp_norm(video_query))
         return video_query, frame_query
@@ -296,11 +334,11 @@ class DiSTIntegrationNeck(ShapeCheckedLoadMixin, BaseModule):
                 f'{num_frames} dense frames with {num_sparse} sparse frames '
                 f'do not match the neck alpha={self.alpha}; use the same '
                 f'alpha in the backbone and the neck.')
-        grid = temporal.shape[-2] * temporal.shape[-1]
-        if grid + 1 != layer_tokens[0].shape[1]:
+        grid_h, grid_w = temporal.shape[2:4]  # channels-last stream
+        if grid_h * grid_w + 1 != layer_tokens[0].shape[1]:
             raise ValueError(
-                f'The temporal stem grid ({temporal.shape[-2]}x'
-                f'{temporal.shape[-1]}) does not match the CLIP token grid '
+                f'The temporal stem grid ({grid_h}x{grid_w}) does not match '
+                f'the CLIP token grid '
                 f'({layer_tokens[0].shape[1] - 1} patches): its spatial patch '
                 f'size must equal the CLIP patch size.')
         return layer_tokens
@@ -321,7 +359,7 @@ class DiSTIntegrationNeck(ShapeCheckedLoadMixin, BaseModule):
             embedding) and an empty auxiliary-loss dict.
         """
         video = feats.inputs  # [B, 3, T, H, W]
-        temporal = self.temporal_encoder.forward_stem(video)  # [B,Dt,T,h,w]
+        temporal = self.temporal_encoder.forward_stem(video)  # [B,T,h,w,Dt]
         layer_tokens = self._check_shapes(feats, temporal)
         batch = video.shape[0]
 
@@ -333,7 +371,7 @@ class DiSTIntegrationNeck(ShapeCheckedLoadMixin, BaseModule):
             # integration -> temporal update.
             fused = mixed + self.t2i_links[idx](temporal)
             if idx < len(self.i2t_links):
-                temporal = temporal + self.i2t_links[idx](mixed, temporal)
+                temporal = self.i2t_links[idx](mixed, temporal)
             delta = self.integration_blocks[idx](fused, batch)
         tokens = fused + delta  # [B*Ts, 1+N, Di]
 

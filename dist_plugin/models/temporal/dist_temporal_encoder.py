@@ -1,15 +1,40 @@
-"""DiST temporal encoder: a light 3D-conv stream over all dense frames."""
+"""DiST temporal encoder: a light 3D-conv stream over all dense frames.
+
+The stream is kept channels-last, ``[B, T, h, w, C]`` in memory: the
+LayerNorm then reads contiguous channels, and the two convolutions of a block
+(temporal ``(k, 1, 1)``, spatial ``(1, 3, 3)``) run as 2D convolutions on
+channels-last views of the same memory, so no layout copies are made.
+"""
 from typing import Dict, Optional, Sequence, Tuple, Union
 
+import torch.nn.functional as F
 from mmaction.registry import MODELS
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
-from ..layers import ChannelLastLayerNorm, QuickGELU
+from ..layers import quick_gelu
+
+
+def temporal_conv_cl(x: Tensor, conv: nn.Conv3d) -> Tensor:
+    """A ``(k, 1, 1)`` :class:`nn.Conv3d` applied to a channels-last stream.
+
+    Args:
+        x (Tensor): ``[B, T, N, C]`` (``N`` spatial positions).
+        conv (nn.Conv3d): Kernel ``(k, 1, 1)``, stride ``(s, 1, 1)``.
+
+    Returns:
+        Tensor: ``[B, T', N, C']``, a channels-last 2D convolution output
+        (a permuted view of contiguous memory).
+    """
+    y = F.conv2d(
+        x.permute(0, 3, 1, 2), conv.weight.flatten(3), conv.bias,
+        stride=(conv.stride[0], 1), padding=(conv.padding[0], 0))
+    return y.permute(0, 2, 3, 1)
 
 
 class TemporalBlock(nn.Module):
-    """One temporal block: ``QG(x + conv_s(QG(conv_t(LN(x)))))``.
+    """One temporal block: ``QG(x + conv_s(QG(conv_t(LN(x)))))`` on a
+    channels-last stream ``[B, T, h, w, C]``.
 
     Args:
         width (int): Channels of the temporal stream.
@@ -20,17 +45,23 @@ class TemporalBlock(nn.Module):
     def __init__(self, width: int, kernel_size: int, mlp_ratio: float) -> None:
         super().__init__()
         hidden = int(width * mlp_ratio)
-        self.norm = ChannelLastLayerNorm(width)
+        self.norm = nn.LayerNorm(width)
         self.conv_t = nn.Conv3d(
             width, hidden, (kernel_size, 1, 1),
             padding=(kernel_size // 2, 0, 0))
         self.conv_s = nn.Conv3d(hidden, width, (1, 3, 3), padding=(0, 1, 1))
-        self.act = QuickGELU()
 
     def forward(self, x: Tensor) -> Tensor:
-        """``x``: ``[B, C, T, h, w]`` -> same shape."""
-        y = self.conv_s(self.act(self.conv_t(self.norm(x))))
-        return self.act(x + y)
+        """``x``: ``[B, T, h, w, C]`` -> same shape."""
+        batch, num_frames, grid_h, grid_w, width = x.shape
+        y = self.norm(x).view(batch, num_frames, grid_h * grid_w, width)
+        y = quick_gelu(temporal_conv_cl(y, self.conv_t))  # [B, T, N, C']
+        y = y.reshape(batch * num_frames, grid_h, grid_w, -1)
+        y = F.conv2d(
+            y.permute(0, 3, 1, 2), self.conv_s.weight.squeeze(2),
+            self.conv_s.bias, padding=self.conv_s.padding[1:])
+        y = y.permute(0, 2, 3, 1).view(x.shape)
+        return quick_gelu(x + y)
 
 
 @MODELS.register_module()
@@ -72,18 +103,21 @@ class DiSTTemporalEncoder(BaseModule):
             for _ in range(num_layers))
 
     def forward_stem(self, video: Tensor) -> Tensor:
-        """``[B, 3, T, H, W]`` -> ``[B, Dt, T, H/p, W/p]``."""
-        return self.stem(video)
+        """``[B, 3, T, H, W]`` -> the channels-last stream
+        ``[B, T, H/p, W/p, Dt]``."""
+        return self.stem(video).permute(0, 2, 3, 4, 1).contiguous()
 
     def forward_block(self, index: int, x: Tensor) -> Tensor:
-        """Apply temporal block ``index`` to ``x`` ``[B, Dt, T, h, w]``."""
+        """Apply temporal block ``index`` to the channels-last stream
+        ``[B, T, h, w, Dt]``."""
         return self.blocks[index](x)
 
     def forward(self, video: Tensor) -> Tuple[Tensor, ...]:
-        """Run the stream alone (no integration); returns every block output."""
+        """Run the stream alone (no integration); returns every block output
+        as ``[B, Dt, T, h, w]`` (a view of the channels-last stream)."""
         x = self.forward_stem(video)
         outs = []
         for index in range(len(self.blocks)):
             x = self.forward_block(index, x)
-            outs.append(x)
+            outs.append(x.permute(0, 4, 1, 2, 3))
         return tuple(outs)
