@@ -364,23 +364,6 @@ def measure_method(method: str,
     return result
 
 
-def interleaved_order(methods: Sequence[str], rounds: int) -> List[List[str]]:
-    """Run order of each round, rotated by one per round (A B C, B C A, ...)
-    so that a drift of the machine's speed affects every method alike."""
-    methods = list(methods)
-    n = len(methods)
-    return [methods[r % n:] + methods[:r % n] for r in range(rounds)]
-
-
-def spread(values: Sequence[float]) -> Dict[str, Any]:
-    """Median, min, max and n of ``values`` (None when empty)."""
-    values = [v for v in values if v is not None]
-    if not values:
-        return dict(median=None, min=None, max=None, n=0)
-    return dict(median=statistics.median(values), min=min(values),
-                max=max(values), n=len(values))
-
-
 def mean_std(values: Sequence[float]) -> Dict[str, Any]:
     """Mean, sample standard deviation, min, max and n of ``values``."""
     values = [v for v in values if v is not None]

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from dist_plugin.analysis import load_monitor
-from dist_plugin.analysis.compare import LABELS, METHODS, interleaved_order
+from dist_plugin.analysis.compare import LABELS, METHODS
+from dist_plugin.analysis.rounds import interleaved_orders
 from helpers.tiny_models import TINY_CLIP
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -24,7 +25,7 @@ def _load_tool(name):
 
 
 def test_interleaved_order_rotates_every_round():
-    assert interleaved_order('ABCD', 5) == [
+    assert interleaved_orders('ABCD', 5) == [
         list('ABCD'), list('BCDA'), list('CDAB'), list('DABC'), list('ABCD')
     ]
 
@@ -69,7 +70,7 @@ def test_compare_methods_tiny_end_to_end(tmp_path):
     assert res['machine']['cores'] >= 1
 
     timing = res['timing']
-    assert timing['order'] == interleaved_order(METHODS, 2)
+    assert timing['order'] == interleaved_orders(METHODS, 2)
     summary = timing['summary']
     assert set(summary) == set(METHODS)
     # same frames through CLIP; the dense input each method needs for it

@@ -8,11 +8,12 @@ training step (forward, backward, AdamW step), clips/s, peak memory of the
 step and trainable parameters; plus inference clips/s. Random weights, no
 downloads. Each variant runs in its own process so that CPU peak memory
 (resident set) is not shared between them. With ``--rounds N`` every variant
-is measured N times, the order of the variants alternating from round to
+is measured N times, the order of the variants rotating from round to
 round; each row reports medians over the rounds with their spread. The load
-average is recorded before, during and after every measurement, and
-measurements during which other processes competed for the CPU are flagged
-(``contended``).
+(load average and runnable threads, see
+``dist_plugin.analysis.load_monitor``) is recorded before, during and after
+every measurement, and measurements during which other processes competed
+for the CPU are flagged (``competing``; counted in ``contended_rounds``).
 
 Examples:
     python tools/analysis/benchmark_train.py --steps 3 --warmup 1 \
@@ -114,7 +115,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--rounds',
         type=int,
         default=1,
-        help='measure every variant this many times, alternating the order '
+        help='measure every variant this many times, rotating the order '
         'of the variants from round to round (medians are reported)')
     parser.add_argument(
         '--label',
@@ -252,7 +253,7 @@ def combine_rounds(rows: List[Dict[str, Any]], batch: int) -> Dict[str, Any]:
         dict({k: r.get(k) for k in _ROUND_FIELDS}, load=r['load'])
         for r in rows
     ]
-    out['contended_rounds'] = sum(r['load']['contended'] for r in rows)
+    out['contended_rounds'] = sum(r['load']['competing'] for r in rows)
     return out
 
 
@@ -302,21 +303,28 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
 
     from dist_plugin.analysis.benchmark import check_targets
     from dist_plugin.analysis.machine import machine_info
-    from dist_plugin.analysis.rounds import LoadMonitor, interleaved_orders
+    from dist_plugin.analysis.load_monitor import LoadMonitor
+    from dist_plugin.analysis.machine import usable_cores
+    from dist_plugin.analysis.rounds import interleaved_orders
     if args.rounds < 1:
         raise SystemExit('--rounds must be >= 1')
     load_before = os.getloadavg()
     start = time.time()
     per_round: Dict[str, List[Dict[str, Any]]] = {v: [] for v in args.variants}
+    cores = usable_cores()
     for order in interleaved_orders(args.variants, args.rounds):
         for variant in order:
-            with LoadMonitor(own_processes=args.threads) as load:
+            monitor = LoadMonitor(min(args.threads or cores, cores))
+            monitor.start()
+            try:
                 if args.inline:
                     row = run_one(variant, args)
                 else:
                     row = run_subprocess(variant, argv, args.omp_wait_policy,
                                          args.code)
-            row['load'] = load.record()
+            finally:
+                load = monitor.stop()
+            row['load'] = load
             per_round[variant].append(row)
     variants = {v: combine_rounds(rows, args.batch)
                 for v, rows in per_round.items()}
@@ -328,7 +336,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
         load_average_1min=dict(before=load_before[0],
                                after=os.getloadavg()[0]),
         contended_measurements=sum(
-            r['load']['contended'] for rows in per_round.values()
+            r['load']['competing'] for rows in per_round.values()
             for r in rows),
         wall_s=time.time() - start,
         isolated_processes=not args.inline,

@@ -31,10 +31,11 @@ if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
 from dist_plugin.analysis.compare import (LABELS, METHODS,  # noqa: E402
-                                          PUBLISHED, interleaved_order,
-                                          mean_std, spread)
+                                          PUBLISHED, mean_std)
 from dist_plugin.analysis.load_monitor import (LoadMonitor,  # noqa: E402
                                                wait_until_quiet)
+from dist_plugin.analysis.rounds import (interleaved_orders,  # noqa: E402
+                                         median_spread)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -160,7 +161,7 @@ def _spawn(argv: List[str], extra: List[str]) -> Dict[str, Any]:
 def run_timing(args: argparse.Namespace, argv: List[str]) -> Dict[str, Any]:
     """Every method once per round, in rotated order, each in a process."""
     runs: Dict[str, List[Dict[str, Any]]] = {m: [] for m in args.methods}
-    order = interleaved_order(args.methods, args.rounds)
+    order = interleaved_orders(args.methods, args.rounds)
     for rnd, methods in enumerate(order):
         for method in methods:
             quiet = None
@@ -192,10 +193,10 @@ def run_timing(args: argparse.Namespace, argv: List[str]) -> Dict[str, Any]:
             params_total=first.get('params_total'),
             params_trainable=first.get('params_trainable'),
             gflops_per_view=first.get('gflops'),
-            train_step_s=spread([r['train_step_s'] for r in rows]),
-            train_peak_mem_mib=spread(
+            train_step_s=median_spread([r['train_step_s'] for r in rows]),
+            train_peak_mem_mib=median_spread(
                 [r['train_peak_mem_mib'] for r in rows]),
-            infer_clips_per_s=spread([r['infer_clips_per_s'] for r in rows]),
+            infer_clips_per_s=median_spread([r['infer_clips_per_s'] for r in rows]),
             flagged_runs=sum(r['flagged'] for r in rows),
             runs=len(rows),
             flagged=any(r['flagged'] for r in rows))

@@ -208,7 +208,7 @@ def merge_rounds(rows: List[Dict[str, Any]]) -> Dict[str, Any]:
         rounds=[dict(step_cpu_s=r['step_cpu_s'], step_wall_s=r['step_wall_s'],
                      total_self_cpu_s=r['total_self_cpu_s'], load=r['load'])
                 for r in rows],
-        contended_rounds=sum(r['load']['contended'] for r in rows))
+        contended_rounds=sum(r['load']['competing'] for r in rows))
 
 
 def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
@@ -220,16 +220,22 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
             json.dump(result, f)
         return result
     from dist_plugin.analysis.machine import machine_info
-    from dist_plugin.analysis.rounds import LoadMonitor, interleaved_orders
+    from dist_plugin.analysis.load_monitor import LoadMonitor
+    from dist_plugin.analysis.machine import usable_cores
+    from dist_plugin.analysis.rounds import interleaved_orders
     impls = ['ours'] + (['official'] if args.official_ref else [])
     jobs = [(impl, mode) for mode in args.modes for impl in impls]
     rows: Dict[str, List[Dict[str, Any]]] = {}
     for order in interleaved_orders(range(len(jobs)), args.rounds):
         for index in order:
             impl, mode = jobs[index]
-            with LoadMonitor(own_processes=args.threads) as load:
+            monitor = LoadMonitor(min(args.threads, usable_cores()))
+            monitor.start()
+            try:
                 row = _subprocess(impl, mode, argv, args.code)
-            row['load'] = load.record()
+            finally:
+                load = monitor.stop()
+            row['load'] = load
             rows.setdefault(f'{impl}/{mode}', []).append(row)
     res = dict(
         kind='profile',
