@@ -148,7 +148,9 @@ def test_without_image_head(weights, out_indices):
     assert ref.frame_embeddings is not None
     assert ours.layer_ids == ref.layer_ids
     for a, b in zip(ours.layer_tokens, ref.layer_tokens):
-        torch.testing.assert_close(a, b, atol=0, rtol=0)
+        # the same blocks on the same input (SDPA may pick another kernel
+        # for another batch layout: float32 rounding only)
+        torch.testing.assert_close(a, b)
     with pytest.raises(ValueError, match='image_head=True'):
         ours.require_frame_embeddings()
     with pytest.raises(ValueError, match='image_head=True'):
@@ -304,4 +306,6 @@ def test_frozen_clip_vit_is_dist_stride_sampling(weights):
     feats = dist(video)
     assert feats.layer_ids == (0, 1, 2)
     for a, b in zip(feats.layer_tokens, reference.layer_tokens):
-        torch.testing.assert_close(a, b, atol=0, rtol=0)
+        # the same blocks on the same input (SDPA may pick another kernel
+        # for another batch layout: float32 rounding only)
+        torch.testing.assert_close(a, b)

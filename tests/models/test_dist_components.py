@@ -250,6 +250,27 @@ def test_memory_lean_activations_have_exact_gradients():
     assert [t.shape for t in kept] == [u.shape, linear.weight.shape]
 
 
+def test_memory_lean_activations_train_under_cpu_autocast():
+    """Under bf16 autocast the custom backward casts for itself (the
+    autograd engine runs it outside autocast) and matches autograd on the
+    plain formula."""
+    from dist_plugin.models.layers import quick_gelu_linear
+    gen = torch.Generator().manual_seed(0)
+    u = torch.randn(2, 7, 8, generator=gen, requires_grad=True)
+    linear = torch.nn.Linear(8, 5)
+    grads = []
+    for fn in (lambda x: quick_gelu_linear(x, linear),
+               lambda x: linear(x * torch.sigmoid(1.702 * x))):
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            out = fn(u)
+        assert out.dtype == torch.bfloat16
+        grads.append(torch.autograd.grad(out.float().square().sum(),
+                                         (u, linear.weight, linear.bias)))
+    for ours, ref in zip(*grads):
+        assert ours.dtype == ref.dtype == torch.float32
+        torch.testing.assert_close(ours, ref, atol=2e-2, rtol=2e-2)
+
+
 @pytest.mark.parametrize('grad', [False, True])
 def test_fast_clip_block_equals_the_open_clip_block(model, grad):
     from dist_plugin.models.layers import (clip_block_forward,

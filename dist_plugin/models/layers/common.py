@@ -52,14 +52,19 @@ class _QuickGELULinearFunction(torch.autograd.Function):
     def backward(ctx, grad: Tensor):
         u, weight = ctx.saved_tensors
         s = torch.sigmoid(QUICK_GELU_SLOPE * u)
+        # Under autocast the forward's linear ran in the autocast dtype (the
+        # dtype of ``grad``); the backward runs outside autocast, so it casts
+        # itself and returns gradients in each input's own dtype.
+        dtype = grad.dtype
         grad_u = grad_w = grad_b = None
         grad2d = grad.reshape(-1, grad.shape[-1])
         if ctx.needs_input_grad[1]:
-            grad_w = grad2d.t().mm((u * s).reshape(-1, u.shape[-1]))
+            act = (u * s).reshape(-1, u.shape[-1]).to(dtype)
+            grad_w = grad2d.t().mm(act).to(weight.dtype)
         if ctx.has_bias and ctx.needs_input_grad[2]:
-            grad_b = grad2d.sum(0)
+            grad_b = grad2d.sum(0).to(weight.dtype)
         if ctx.needs_input_grad[0]:
-            grad_h = grad.matmul(weight)
+            grad_h = grad.matmul(weight.to(dtype)).to(u.dtype)
             grad_u = grad_h * s * (1 + QUICK_GELU_SLOPE * u * (1 - s))
         return grad_u, grad_w, grad_b
 
