@@ -25,9 +25,9 @@ only means something after its code runs. The ``code/`` files are parsed
 ``__parameters__`` and ``__buffers__`` lists; ``constants.pkl`` and the
 debug pickles are never read.
 
-The result equals ``torch.jit.load(path).state_dict()`` (what open_clip
-reads from OpenAI archives): parameters, then buffers, then submodules, in
-attribute order, ``None`` entries left out.
+The result equals the ``state_dict()`` of ``torch.jit.load`` on the file
+(what open_clip reads from OpenAI archives): parameters, then buffers, then
+submodules, in attribute order, ``None`` entries left out.
 """
 import ast
 import collections
@@ -286,7 +286,7 @@ def read_torchscript_state_dict(
 
     Returns:
         OrderedDict: Name -> tensor, equal to
-        ``torch.jit.load(path).state_dict()``.
+        the ``state_dict()`` of ``torch.jit.load`` on it.
     """
     source = os.fspath(path)
     with zipfile.ZipFile(source) as archive:
