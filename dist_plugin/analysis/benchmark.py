@@ -20,7 +20,7 @@ import os.path as osp
 import statistics
 import time
 from contextlib import nullcontext
-from typing import Any, Callable, Dict, List, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -296,6 +296,38 @@ def _timed(fn: Callable[[], Any], steps: int, warmup: int,
     return times
 
 
+def _train_step_fn(model: nn.Module, optimizer: torch.optim.Optimizer,
+                   inputs: Tensor, labels: Tensor, device: torch.device,
+                   amp: bool, amp_dtype: Optional[str]
+                   ) -> Tuple[Callable[[], None], Callable[[], Any]]:
+    """One training step (forward, backward, optimizer step) and the
+    autocast context it uses (``nullcontext`` without AMP). fp16 AMP scales
+    the loss with a GradScaler; bf16 needs none. ``amp_dtype`` defaults to
+    float16 on CUDA and bfloat16 elsewhere."""
+    if amp_dtype is None:
+        amp_dtype = 'float16' if device.type == 'cuda' else 'bfloat16'
+    dtype = getattr(torch, amp_dtype)
+    autocast = (lambda: torch.autocast(device.type, dtype=dtype)) if amp \
+        else nullcontext
+    scaler = torch.amp.GradScaler(device.type) if (
+        amp and dtype == torch.float16) else None
+    loss_fn = _loss_fn(model, inputs, labels)
+
+    def train_step() -> None:
+        with autocast():
+            loss = loss_fn()
+        optimizer.zero_grad(set_to_none=True)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            loss.backward()
+            optimizer.step()
+
+    return train_step, autocast
+
+
 def run_variant(variant: str,
                 arch: ArchType,
                 num_frames: int = 16,
@@ -361,26 +393,8 @@ def run_variant(variant: str,
                          device=dev)
     labels = torch.randint(num_classes, (batch, ), device=dev)
 
-    if amp_dtype is None:
-        amp_dtype = 'float16' if dev.type == 'cuda' else 'bfloat16'
-    dtype = getattr(torch, amp_dtype)
-    autocast = (lambda: torch.autocast(dev.type, dtype=dtype)) if amp \
-        else nullcontext
-    use_scaler = amp and dtype == torch.float16
-    scaler = torch.amp.GradScaler(dev.type) if use_scaler else None
-    loss_fn = _loss_fn(model, inputs, labels)
-
-    def train_step() -> None:
-        with autocast():
-            loss = loss_fn()
-        optimizer.zero_grad(set_to_none=True)
-        if scaler is not None:
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            loss.backward()
-            optimizer.step()
+    train_step, autocast = _train_step_fn(model, optimizer, inputs, labels,
+                                          dev, amp, amp_dtype)
 
     gc.collect()
     meter = PeakMemoryMeter(dev)
@@ -407,7 +421,7 @@ def run_variant(variant: str,
         infer_peak_mem_mib=None)
     if infer:
         optimizer.zero_grad(set_to_none=True)
-        del optimizer, train_step, loss_fn
+        del optimizer, train_step  # the step holds the loss closure
         gc.collect()
         model.eval()
         infer_fn = _infer_fn(model, inputs)

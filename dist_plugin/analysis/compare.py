@@ -23,14 +23,13 @@ import gc
 import os.path as osp
 import statistics
 import time
-from contextlib import nullcontext
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
 
 from .benchmark import (ArchType, CLIPFrameAverageClassifier, _infer_fn,
-                        _loss_fn, _timed, build_variant)
+                        _timed, _train_step_fn, build_variant)
 from .complexity import (cache_text_features, count_parameters, flop_counter,
                          recognizer_flops, strip_pretrained)
 from .memory import PeakMemoryMeter
@@ -301,26 +300,8 @@ def measure_method(method: str,
     optimizer = torch.optim.AdamW(trainable, lr=1e-4, weight_decay=1e-4)
     inputs = torch.randn((batch, 1) + shape, device=dev)
     labels = torch.randint(_num_classes(model), (batch, ), device=dev)
-    if amp_dtype is None:
-        amp_dtype = 'float16' if dev.type == 'cuda' else 'bfloat16'
-    dtype = getattr(torch, amp_dtype)
-    autocast = (lambda: torch.autocast(dev.type, dtype=dtype)) if amp \
-        else nullcontext
-    scaler = torch.amp.GradScaler(dev.type) if (
-        amp and dtype == torch.float16) else None
-    loss_fn = _loss_fn(model, inputs, labels)
-
-    def train_step() -> None:
-        with autocast():
-            loss = loss_fn()
-        optimizer.zero_grad(set_to_none=True)
-        if scaler is not None:
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            loss.backward()
-            optimizer.step()
+    train_step, autocast = _train_step_fn(model, optimizer, inputs, labels,
+                                          dev, amp, amp_dtype)
 
     gc.collect()
     meter = PeakMemoryMeter(dev)
@@ -340,7 +321,7 @@ def measure_method(method: str,
         memory_method=meter.method,
         infer_clips_per_s=None)
     optimizer.zero_grad(set_to_none=True)
-    del optimizer, train_step, loss_fn
+    del optimizer, train_step  # the step holds the loss closure
     gc.collect()
     if infer:
         model.eval()
