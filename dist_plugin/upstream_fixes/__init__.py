@@ -19,12 +19,16 @@ anything imports ``mmaction.models`` (``import dist_plugin`` calls it).
   need no ``pkg_resources`` at all.
 - ``decord_pyav_fallback``: PyAV decodes the frame widths decord 0.6 cannot
   (dmlc/decord#336) inside mmaction's ``DecordDecode`` step.
+- ``process_group_exit``: the default process group is destroyed at exit, so
+  gloo ranks do not abort while the interpreter shuts down
+  (pytorch/pytorch#190489).
 """
 from typing import Dict
 
 from . import (bf16_head_scores, decord_pyav_fallback, drn_standin,
                numpy2_color_jitter, numpy2_removed_aliases,
-               package_utils_importlib, safe_checkpoint)
+               package_utils_importlib, process_group_exit,
+               safe_checkpoint)
 from .cpu_amp_optim_wrapper import CPUAwareAmpOptimWrapper
 from .cpu_distributed import needs_cpu_distributed, setup_cpu_distributed
 from .safe_checkpoint import (allow_checkpoint_globals,
@@ -40,6 +44,7 @@ _FIXES = (
     ('safe_checkpoint', safe_checkpoint.apply),
     ('package_utils_importlib', package_utils_importlib.apply),
     ('decord_pyav_fallback', decord_pyav_fallback.apply),
+    ('process_group_exit', process_group_exit.apply),
 )
 _STATUS: Dict[str, bool] = {}
 

@@ -609,3 +609,32 @@ def test_cpu_amp_float16_uses_cpu_grad_scaler():
         cpu_amp_optim_wrapper.CPUAwareAmpOptimWrapper(
             optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
             dtype='float32')
+
+
+EXIT_SCRIPT = r'''
+import atexit, os, sys
+import torch.distributed as dist
+
+def report():  # registered before dist_plugin's handler, so it runs after
+    print('initialized at exit:', dist.is_initialized(), flush=True)
+
+atexit.register(report)
+import dist_plugin  # noqa: F401,E402
+dist.init_process_group('gloo', init_method='file://' + sys.argv[1],
+                        rank=0, world_size=1)
+dist.barrier()
+'''
+
+
+def test_process_group_destroyed_at_exit(tmp_path):
+    """pytorch/pytorch#190489: gloo ranks that exit with a live default
+    group can abort during interpreter shutdown; ``import dist_plugin``
+    destroys the group first (mmengine's runners never do)."""
+    script = tmp_path / 'exit_check.py'
+    script.write_text(EXIT_SCRIPT, encoding='utf-8')
+    proc = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / 'store')],
+        capture_output=True, text=True, timeout=120,
+        env=dict(os.environ, CUDA_VISIBLE_DEVICES=''))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert 'initialized at exit: False' in proc.stdout, proc.stdout
