@@ -19,6 +19,7 @@ import dist_plugin  # noqa: F401  (applies upstream fixes, registers modules)
 from dist_plugin.apis.runner import build_runner
 from dist_plugin.engine.checkpoint_keys_hook import CheckpointMismatchError
 from dist_plugin.upstream_fixes import apply_all, setup_cpu_distributed
+from dist_plugin.upstream_fixes.process_group_exit import exit_distributed
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -105,4 +106,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    status = main()
+    exit_distributed(status or 0)  # pytorch/pytorch#190489
+    sys.exit(status)

@@ -13,6 +13,7 @@ from mmengine.config import Config, DictAction
 import dist_plugin  # noqa: F401  (applies upstream fixes, registers modules)
 from dist_plugin.apis.runner import build_runner, log_parameter_counts
 from dist_plugin.upstream_fixes import apply_all, setup_cpu_distributed
+from dist_plugin.upstream_fixes.process_group_exit import exit_distributed
 
 #: Wrapper used by ``--amp``: AmpOptimWrapper on GPUs, bf16 autocast on CPU.
 AMP_WRAPPER = 'CPUAwareAmpOptimWrapper'
@@ -123,3 +124,4 @@ def main(argv=None) -> None:
 
 if __name__ == '__main__':
     main()
+    exit_distributed(0)  # pytorch/pytorch#190489

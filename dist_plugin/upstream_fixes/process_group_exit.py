@@ -13,6 +13,9 @@ interpreter is still alive; a no-op when no group exists or the program
 already destroyed it.
 """
 import atexit
+import logging
+import os
+import sys
 
 import torch.distributed as dist
 
@@ -31,3 +34,25 @@ def apply() -> bool:
         atexit.register(destroy_default_group)
         _REGISTERED.append(True)
     return True
+
+
+def exit_distributed(code: int = 0) -> None:
+    """End a finished torchrun rank without interpreter finalization.
+
+    The atexit handler above is not always enough: gloo ranks of a finished
+    run were still seen aborting during finalization (pytorch/pytorch#190489).
+    Our ``tools/train.py`` / ``tools/test.py`` therefore wait for every rank,
+    destroy the group, flush logs and streams, and leave with ``os._exit``.
+    A process without a process group returns (normal exit).
+
+    Args:
+        code (int): The exit status.
+    """
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    dist.barrier()
+    dist.destroy_process_group()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
