@@ -143,6 +143,33 @@ def test_compare_methods_tiny_end_to_end(tmp_path):
     for pub in ('arXiv 2309.07911', 'arXiv 2208.03550', 'arXiv 2301.11116'):
         assert pub in page
 
+    # timings later (quiet machine), the accuracy of this run merged in
+    out2 = tmp_path / 'timing.json'
+    md2 = tmp_path / 'docs2' / 'comparison.md'
+    tool.main([
+        '--json', str(out2), '--md', str(md2), '--arch', str(arch),
+        '--methods', 'dist', 'evl', '--frames', '2', '--batch', '1',
+        '--steps', '1', '--warmup', '0', '--rounds', '1', '--threads', '1',
+        '--inline', '--accuracy-from', str(out)
+    ])
+    res2 = json.loads(out2.read_text())
+    assert res2['accuracy']['source'] == dict(
+        path='cmp.json', started_utc=res['started_utc'])
+    for method in METHODS:
+        assert res2['accuracy']['methods'][method] == acc['methods'][method]
+    assert [p['method'] for p in res2['plot']['points']] == ['dist', 'evl']
+    assert [p['y'] for p in res2['plot']['points']] == [
+        acc['methods'][m]['top1']['mean'] for m in ('dist', 'evl')]
+    assert 'merged with `--accuracy-from`' in md2.read_text()
+    timing_only = json.loads(out2.read_text())
+    timing_only['accuracy'] = None
+    bare = tmp_path / 'bare.json'
+    bare.write_text(json.dumps(timing_only))
+    with pytest.raises(ValueError, match='bare.json: no accuracy'):
+        tool.accuracy_from(str(bare), ['dist'])
+    with pytest.raises(ValueError, match=r"no accuracy for \['x'\]"):
+        tool.accuracy_from(str(out), ['dist', 'x'])
+
 
 def test_make_comparison_md_rejects_other_json(tmp_path):
     make_md = _load_tool('make_comparison_md')

@@ -13,6 +13,10 @@ Examples:
         --md docs/comparison.md --threads 2
     python tools/analysis/compare_methods.py --json /tmp/x.json --steps 1 \
         --rounds 1 --skip-accuracy
+    # accuracy beside other work, timings later on a quiet machine
+    python tools/analysis/compare_methods.py --json acc.json --skip-timing
+    python tools/analysis/compare_methods.py --json cpu.json \
+        --accuracy-from acc.json --md docs/comparison.md
     python tools/analysis/compare_methods.py --device cuda --amp --batch 32 \
         --frames 8 --json docs/comparison/gpu.json --skip-accuracy
 """
@@ -81,6 +85,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--max-load-before (0: do not wait)')
     parser.add_argument('--skip-timing', action='store_true')
     parser.add_argument('--skip-accuracy', action='store_true')
+    parser.add_argument(
+        '--accuracy-from',
+        help='take the demo accuracy from this earlier compare_methods.py '
+        'JSON instead of training again (accuracy does not depend on the '
+        "machine's load, so it can run while timings cannot)")
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2],
                         help='seeds of the accuracy runs')
     parser.add_argument('--epochs', type=int, default=50,
@@ -231,6 +240,24 @@ def run_accuracy(args: argparse.Namespace, argv: List[str]) -> Dict[str, Any]:
                 methods=out)
 
 
+def accuracy_from(path: str, methods: List[str]) -> Dict[str, Any]:
+    """The accuracy section of an earlier run, checked to cover ``methods``."""
+    with open(path, encoding='utf-8') as f:
+        data = json.load(f)
+    acc = data.get('accuracy') if data.get('kind') == 'method_comparison' \
+        else None
+    if not acc:
+        raise ValueError(f'{path}: no accuracy section of a '
+                         'compare_methods.py run (run it without '
+                         '--skip-accuracy first)')
+    missing = [m for m in methods if m not in acc['methods']]
+    if missing:
+        raise ValueError(f'{path}: no accuracy for {missing}; rerun the '
+                         'accuracy with these --methods')
+    return dict(acc, source=dict(path=osp.basename(path),
+                                 started_utc=data.get('started_utc')))
+
+
 def plot_points(res: Dict[str, Any]) -> List[Dict[str, Any]]:
     """One point per method with both a step time and an accuracy."""
     timing = (res.get('timing') or {}).get('summary', {})
@@ -278,7 +305,9 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
         timing=None, accuracy=None)
     if not args.skip_timing:
         res['timing'] = run_timing(args, argv)
-    if not args.skip_accuracy:
+    if args.accuracy_from:
+        res['accuracy'] = accuracy_from(args.accuracy_from, args.methods)
+    elif not args.skip_accuracy:
         res['accuracy'] = run_accuracy(args, argv)
     res['plot'] = dict(x='train_step_s median', y='demo test top-1 mean',
                        points=plot_points(res))

@@ -24,10 +24,16 @@ from dist_plugin.analysis.compare import (LABELS, METHODS,  # noqa: E402
 
 RERUN = [
     '```bash',
-    '# CPU reference (a quiet machine: nothing else running; ~1.5 h on 2 '
-    'cores)',
+    '# 1. demo accuracy (training on the motion demo; load does not change '
+    'it, so',
+    '#    it may run beside other work; ~1 h on 2 cores)',
+    'python tools/analysis/compare_methods.py --threads 2 --skip-timing \\',
+    '    --json docs/comparison/cpu_accuracy.json',
+    '# 2. CPU timings on a quiet machine (nothing else running), with the '
+    'accuracy of 1',
     'python tools/analysis/compare_methods.py --threads 2 --rounds 3 '
     '--steps 3 \\',
+    '    --accuracy-from docs/comparison/cpu_accuracy.json \\',
     '    --json docs/comparison/cpu.json --md docs/comparison.md',
     '# GPU (ViT-B/16, 8 frames through CLIP, batch 32, AMP); timing only',
     'python tools/analysis/compare_methods.py --device cuda --amp --batch 32 '
@@ -156,7 +162,10 @@ def accuracy_lines(res: Dict[str, Any]) -> List[str]:
         f"training / {data['num_val']} test videos, 4 classes, chance 0.25), "
         f"seeds {', '.join(map(str, acc['seeds']))}; the tiny CLIP of the "
         'demo configs (2 blocks, random weights); top-1 of the test split, 3 '
-        'clips per video.', '',
+        'clips per video.' + (
+            f" Trained by an earlier run ({acc['source']['path']}, started "
+            f"{acc['source']['started_utc']}) and merged with "
+            '`--accuracy-from`.' if acc.get('source') else ''), '',
         '| method | CLIP frames | trainable params | top-1 mean ± std '
         '(min–max) | train s / seed |',
         '| --- | ---: | ---: | --- | ---: |',
