@@ -325,7 +325,11 @@ def render_side_by_side(res: Dict[str, Any]) -> List[str]:
         f"{spread('official', 'train', 'median_s')}, ours "
         f"{spread('ours', 'train', 'median_s')}; inference official "
         f"{spread('official', 'infer', 'median_s')}, ours "
-        f"{spread('ours', 'infer', 'median_s')}.", ''
+        f"{spread('ours', 'infer', 'median_s')}. Train-step peak memory "
+        f"per round (MiB): official {spread('official', 'train', 'peak_mib')}"
+        f", ours {spread('ours', 'train', 'peak_mib')} (resident-set growth "
+        'above the state after warm-up: it also moves with what the C '
+        'allocator kept from the warm-up steps).', ''
     ]
     return lines
 
