@@ -171,6 +171,27 @@ def test_compare_methods_tiny_end_to_end(tmp_path):
         tool.accuracy_from(str(out), ['dist', 'x'])
 
 
+def test_accuracy_from_and_skip_accuracy_are_refused_together(capsys):
+    tool = _load_tool('compare_methods')
+    with pytest.raises(SystemExit):
+        tool.parse_args(['--json', 'x.json', '--skip-accuracy',
+                         '--accuracy-from', 'old.json'])
+    assert 'contradict' in capsys.readouterr().err
+    args = tool.parse_args(['--json', 'x.json', '--accuracy-from', 'a.json'])
+    assert args.accuracy_from == 'a.json' and not args.skip_accuracy
+
+
+def test_plot_labels_of_close_points_alternate():
+    make_md = _load_tool('make_comparison_md')
+    pts = [dict(x=x, y=y) for x, y in
+           ((4.57, 1.0), (5.34, 0.996), (5.77, 1.0), (3.17, 0.217),
+            (11.6, 0.275), (17.4, 0.679))]
+    # EVL sits within 25 % of DiST's time at the same accuracy: its label
+    # goes below; TDS-CLIP, close to EVL, goes above again; the rest above.
+    assert make_md._labels_below(pts) == [False, True, False, False, False,
+                                          False]
+
+
 def test_make_comparison_md_rejects_other_json(tmp_path):
     make_md = _load_tool('make_comparison_md')
     bad = tmp_path / 'bench.json'

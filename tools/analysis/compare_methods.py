@@ -117,6 +117,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                  'epochs'):
         if getattr(args, name) < 1:
             parser.error(f'--{name} must be >= 1')
+    if args.accuracy_from and args.skip_accuracy:
+        parser.error('--accuracy-from and --skip-accuracy contradict each '
+                     'other: give one of them')
     return args
 
 

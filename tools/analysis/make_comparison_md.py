@@ -184,6 +184,18 @@ def accuracy_lines(res: Dict[str, Any]) -> List[str]:
     return lines + ['']
 
 
+def _labels_below(points: List[Dict[str, Any]]) -> List[bool]:
+    """Which labels go below their point: of two neighbours (in step time)
+    at about the same accuracy, the second one, so labels do not overlap."""
+    below = [False] * len(points)
+    order = sorted(range(len(points)), key=lambda i: points[i]['x'])
+    for prev, cur in zip(order, order[1:]):
+        a, b = points[prev], points[cur]
+        close = (b['x'] < 1.25 * a['x'] and abs(b['y'] - a['y']) < 0.05)
+        below[cur] = close and not below[prev]
+    return below
+
+
 def draw_plot(res: Dict[str, Any], png: str) -> int:
     """Accuracy against step time, one labelled point per method.
 
@@ -194,13 +206,15 @@ def draw_plot(res: Dict[str, Any], png: str) -> int:
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     points = res['plot']['points']
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=100)
-    for p in points:
+    below = _labels_below(points)
+    for p, down in zip(points, below):
         ax.errorbar(p['x'], p['y'], yerr=p['y_err'], fmt='o', capsize=4,
                     mfc='none' if p['flagged'] else None)
         ax.annotate(p['label'] + (' (flagged)' if p['flagged'] else ''),
                     (p['x'], p['y']), textcoords='offset points',
-                    xytext=(6, 6), fontsize=9)
+                    xytext=(6, -14 if down else 6), fontsize=9)
     if not points:
         ax.text(0.5, 0.5, 'accuracy or timing not measured',
                 ha='center', va='center', transform=ax.transAxes)
@@ -211,6 +225,10 @@ def draw_plot(res: Dict[str, Any], png: str) -> int:
     ax.set_ylabel('motion-demo top-1 (mean ± std over seeds)')
     ax.axhline(0.25, color='grey', lw=0.8, ls='--')
     ax.set_xscale('log' if points else 'linear')
+    if points:  # plain seconds (2, 5, 10, 20) instead of powers of ten
+        ax.xaxis.set_major_locator(LogLocator(subs=(1., 2., 3., 5.)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f'{v:g}'))
+        ax.xaxis.set_minor_formatter(NullFormatter())
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
     fig.savefig(png)
