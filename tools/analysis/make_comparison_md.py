@@ -205,8 +205,8 @@ def draw_plot(res: Dict[str, Any], png: str) -> int:
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    points = res['plot']['points']
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+    points = res['plot']['points']
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=100)
     below = _labels_below(points)
     for p, down in zip(points, below):
@@ -224,8 +224,8 @@ def draw_plot(res: Dict[str, Any], png: str) -> int:
                   f"{s['batch']}, {s['device']})")
     ax.set_ylabel('motion-demo top-1 (mean ± std over seeds)')
     ax.axhline(0.25, color='grey', lw=0.8, ls='--')
-    ax.set_xscale('log' if points else 'linear')
-    if points:  # plain seconds (2, 5, 10, 20) instead of powers of ten
+    if points:  # log time axis labelled 2, 5, 10, 20 s, not powers of ten
+        ax.set_xscale('log')
         ax.xaxis.set_major_locator(LogLocator(subs=(1., 2., 3., 5.)))
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f'{v:g}'))
         ax.xaxis.set_minor_formatter(NullFormatter())
