@@ -288,3 +288,31 @@ def test_fast_clip_block_equals_the_open_clip_block(model, grad):
         g_ref, = torch.autograd.grad(ref.sin().sum(), x_in)
         g_out, = torch.autograd.grad(out.sin().sum(), x_in)
         torch.testing.assert_close(g_out, g_ref, atol=1e-6, rtol=1e-6)
+
+
+@pytest.mark.parametrize('chunk_tokens', [None, 1, 7, 10**6])
+def test_frozen_clip_block_by_groups_of_frames(model, chunk_tokens):
+    # outside autograd the block runs on groups of frames (sizes 1, 1-2,
+    # all, automatic) and must still equal the open_clip block
+    from dist_plugin.models.layers import clip_block_forward
+    from dist_plugin.models.layers.clip_block import _chunk_count
+    block = model.backbone.visual.transformer.resblocks[0]
+    x = torch.randn(5, 4, 64, generator=torch.Generator().manual_seed(2))
+    expected = {None: 1, 1: 5, 7: 3, 10**6: 1}[chunk_tokens]
+    assert _chunk_count(x, 256, chunk_tokens) == expected
+    with torch.no_grad():
+        ref = block(x)
+        out = clip_block_forward(block, x, inplace=True,
+                                 chunk_tokens=chunk_tokens)
+    torch.testing.assert_close(out, ref, atol=1e-6, rtol=1e-6)
+    assert out.data_ptr() != x.data_ptr()
+
+
+def test_frozen_clip_block_cpu_groups_bound_the_hidden_tensor():
+    from dist_plugin.models.layers.clip_block import (CPU_CHUNK_BYTES,
+                                                      _chunk_count)
+    # ViT-B/16 frozen stream of 2 clips x 8 frames: 3152 tokens, hidden 3072
+    x = torch.empty(16, 197, 768)
+    chunks = _chunk_count(x, 3072, None)
+    largest = -(-16 // chunks) * 197 * 3072 * 4
+    assert chunks == 5 and largest <= CPU_CHUNK_BYTES * 1.2

@@ -4,10 +4,14 @@ It computes what the block computes, with the block's own parameters (so
 state-dict keys do not change), but attention goes through
 ``F.scaled_dot_product_attention`` (the fused kernel on every device)
 instead of ``nn.MultiheadAttention`` (on the CPU its inference fast path
-materialises every attention matrix), and outside autograd the residual
-additions and the activation work in place, so a block holds one
-hidden-width temporary less.
+materialises every attention matrix). Outside autograd (the frozen tower)
+the residual sums are accumulated straight into the output, the activation
+works in place, and on the CPU the block runs on groups of frames small
+enough that its temporaries are reused from the heap and stay in cache.
 """
+from typing import Optional
+
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -43,8 +47,66 @@ def supports_fast_forward(block: nn.Module) -> bool:
             and len(mlp) == 3)
 
 
-def clip_block_forward(block: nn.Module, x: Tensor,
-                       inplace: bool = False) -> Tensor:
+#: Outside autograd on the CPU, a block runs on groups of frames whose MLP
+#: hidden tensor stays under this size. Larger temporaries are served by
+#: fresh ``mmap`` calls (glibc's threshold stops at 32 MiB), so they are
+#: page-faulted anew at every block; small ones are reused from the heap and
+#: stay in cache.
+CPU_CHUNK_BYTES = 8 << 20
+
+
+def _chunk_count(x: Tensor, hidden_width: int,
+                 chunk_tokens: Optional[int]) -> int:
+    """How many groups of frames :func:`_frozen_block_forward` uses."""
+    num, length = x.shape[:2]
+    if chunk_tokens is None:
+        if x.device.type != 'cpu':
+            return 1
+        chunk_tokens = max(
+            1, CPU_CHUNK_BYTES // (hidden_width * x.element_size()))
+    return min(num, max(1, -(-num * length // chunk_tokens)))
+
+
+def _frozen_block_forward(block: nn.Module, x: Tensor,
+                          chunk_tokens: Optional[int]) -> Tensor:
+    """``block(x)`` outside autograd, by groups of frames, writing each
+    residual sum straight into the output (no temporaries of full size)."""
+    attn, mlp = block.attn, block.mlp
+    num, length, width = x.shape
+    heads = attn.num_heads
+    out = torch.empty_like(x, memory_format=torch.contiguous_format)
+    chunks = _chunk_count(x, mlp.c_fc.out_features, chunk_tokens)
+    for x_part, out_part in zip(x.tensor_split(chunks),
+                                out.tensor_split(chunks)):
+        part = x_part.shape[0]
+        qkv = F.linear(block.ln_1(x_part), attn.in_proj_weight,
+                       attn.in_proj_bias)
+        qkv = qkv.view(part, length, 3, heads, width // heads).permute(
+            2, 0, 3, 1, 4)  # [3, part, heads, L, head_dim]
+        mixed = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])
+        del qkv
+        mixed = mixed.transpose(1, 2).reshape(part * length, width)
+        out_2d = out_part.view(part * length, width)
+        # out = x + attention, the projection accumulated onto x
+        torch.addmm(x_part.reshape(part * length, width), mixed,
+                    attn.out_proj.weight.t(), out=out_2d)
+        del mixed
+        out_2d.add_(attn.out_proj.bias)
+        hidden = mlp.c_fc(block.ln_2(out_2d))
+        if _is_quick_gelu(mlp.gelu):
+            hidden = quick_gelu_(hidden)
+        else:
+            hidden = mlp.gelu(hidden)
+        out_2d.addmm_(hidden, mlp.c_proj.weight.t())  # out += MLP
+        del hidden
+        out_2d.add_(mlp.c_proj.bias)
+    return out
+
+
+def clip_block_forward(block: nn.Module,
+                       x: Tensor,
+                       inplace: bool = False,
+                       chunk_tokens: Optional[int] = None) -> Tensor:
     """``block(x)`` for a block that :func:`supports_fast_forward`.
 
     Args:
@@ -52,10 +114,16 @@ def clip_block_forward(block: nn.Module, x: Tensor,
         x (Tensor): Tokens ``[M, L, D]`` (batch first). Never modified.
         inplace (bool): Reuse intermediates in place; only valid outside
             autograd. Defaults to False.
+        chunk_tokens (int, optional): With ``inplace`` (and outside
+            autocast), the tokens per group of frames the block runs on.
+            Defaults to None: on the CPU, groups whose MLP hidden tensor
+            stays under :data:`CPU_CHUNK_BYTES`; elsewhere one group.
 
     Returns:
         Tensor: The block output ``[M, L, D]``.
     """
+    if inplace and not torch.is_autocast_enabled(x.device.type):
+        return _frozen_block_forward(block, x, chunk_tokens)
     attn = block.attn
     num, length, width = x.shape
     heads = attn.num_heads
