@@ -290,14 +290,21 @@ def test_fast_clip_block_equals_the_open_clip_block(model, grad):
         torch.testing.assert_close(g_out, g_ref, atol=1e-6, rtol=1e-6)
 
 
+@pytest.mark.parametrize('onednn', [True, False])
 @pytest.mark.parametrize('chunk_tokens', [None, 1, 7, 10**6])
-def test_frozen_clip_block_by_groups_of_frames(model, chunk_tokens):
+def test_frozen_clip_block_by_groups_of_frames(model, chunk_tokens, onednn,
+                                               monkeypatch):
     # outside autograd the block runs on groups of frames (sizes 1, 1-2,
-    # all, automatic) and must still equal the open_clip block
-    from dist_plugin.models.layers import clip_block_forward
+    # all, automatic), with oneDNN or MKL projections, and must still equal
+    # the open_clip block without touching its input
+    from dist_plugin.models.layers import clip_block_forward, clip_block
     from dist_plugin.models.layers.clip_block import _chunk_count
+    if onednn and not clip_block.ONEDNN_LINEAR:
+        pytest.skip('this torch build has no oneDNN linear')
+    monkeypatch.setattr(clip_block, 'ONEDNN_LINEAR', onednn)
     block = model.backbone.visual.transformer.resblocks[0]
     x = torch.randn(5, 4, 64, generator=torch.Generator().manual_seed(2))
+    x_before = x.clone()
     expected = {None: 1, 1: 5, 7: 3, 10**6: 1}[chunk_tokens]
     assert _chunk_count(x, 256, chunk_tokens) == expected
     with torch.no_grad():
@@ -306,6 +313,32 @@ def test_frozen_clip_block_by_groups_of_frames(model, chunk_tokens):
                                  chunk_tokens=chunk_tokens)
     torch.testing.assert_close(out, ref, atol=1e-6, rtol=1e-6)
     assert out.data_ptr() != x.data_ptr()
+    assert torch.equal(x, x_before)
+
+
+@pytest.mark.parametrize('onednn', [True, False])
+@pytest.mark.parametrize('with_bias', [True, False])
+@pytest.mark.parametrize('with_residual', [True, False])
+def test_frozen_linear_equals_linear(onednn, with_bias, with_residual,
+                                     monkeypatch):
+    from dist_plugin.models.layers import clip_block
+    if onednn and not clip_block.ONEDNN_LINEAR:
+        pytest.skip('this torch build has no oneDNN linear')
+    monkeypatch.setattr(clip_block, 'ONEDNN_LINEAR', onednn)
+    gen = torch.Generator().manual_seed(3)
+    x, weight = torch.randn(37, 24, generator=gen), torch.randn(40, 24,
+                                                                generator=gen)
+    bias = torch.randn(40, generator=gen) if with_bias else None
+    residual = torch.randn(37, 40, generator=gen) if with_residual else None
+    expected = torch.nn.functional.linear(x, weight, bias)
+    if with_residual:
+        expected = expected + residual
+        residual_before = residual.clone()
+    with torch.no_grad():
+        out = clip_block._frozen_linear(x, weight, bias, residual)
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
+    if with_residual:
+        assert torch.equal(residual, residual_before)
 
 
 def test_frozen_clip_block_cpu_groups_bound_the_hidden_tensor():
@@ -316,3 +349,26 @@ def test_frozen_clip_block_cpu_groups_bound_the_hidden_tensor():
     chunks = _chunk_count(x, 3072, None)
     largest = -(-16 // chunks) * 197 * 3072 * 4
     assert chunks == 5 and largest <= CPU_CHUNK_BYTES * 1.2
+
+
+@pytest.mark.parametrize('len_q,len_k', [(1, 50), (4, 2)])
+def test_cross_attention_equals_multihead_attention(len_q, len_k):
+    # (1, 50): the queries are folded into the key/value projections;
+    # (4, 2): keys and values are projected and go through SDPA
+    from dist_plugin.models.necks.dist_integration_neck import cross_attention
+    gen = torch.Generator().manual_seed(4)
+    attn = torch.nn.MultiheadAttention(32, 2, batch_first=True)
+    with torch.no_grad():
+        for p in attn.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen) * 0.3)
+    query = torch.randn(3, len_q, 32, generator=gen).requires_grad_()
+    tokens = torch.randn(3, len_k, 32, generator=gen).requires_grad_()
+    ref = attn(query, tokens, tokens, need_weights=False)[0]
+    out = cross_attention(attn, query, tokens)
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+    leaves = [query, tokens, attn.in_proj_weight, attn.in_proj_bias,
+              attn.out_proj.weight]
+    grads_ref = torch.autograd.grad(ref.sin().sum(), leaves)
+    grads = torch.autograd.grad(out.sin().sum(), leaves)
+    for got, expected in zip(grads, grads_ref):
+        torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)

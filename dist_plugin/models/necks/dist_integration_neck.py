@@ -25,7 +25,15 @@ from ..temporal.dist_temporal_encoder import temporal_conv_cl
 def cross_attention(attn: nn.MultiheadAttention, query: Tensor,
                     key_value: Tensor) -> Tensor:
     """``attn(query, key_value, key_value)[0]`` of a batch-first, packed
-    :class:`nn.MultiheadAttention` without masks or dropout, via SDPA.
+    :class:`nn.MultiheadAttention` without masks or dropout.
+
+    When the queries are few (the pooling queries: one per frame or video),
+    they are folded into the key and value projections, so the keys and
+    values of the many tokens are never formed: per head ``h``,
+    ``q_h . (W_k,h x + b_k,h) = (W_k,h^T q_h) . x + const`` (the constant
+    cancels in the softmax) and ``sum_j a_j (W_v,h x_j + b_v,h) =
+    W_v,h (sum_j a_j x_j) + b_v,h``. Otherwise SDPA on the projected keys
+    and values.
 
     Args:
         attn (nn.MultiheadAttention): Supplies the weights.
@@ -35,17 +43,33 @@ def cross_attention(attn: nn.MultiheadAttention, query: Tensor,
     Returns:
         Tensor: ``[M, Lq, D]``.
     """
-    width = query.shape[-1]
+    num, len_q, width = query.shape
+    len_k = key_value.shape[1]
     heads = attn.num_heads
-    weight, bias = attn.in_proj_weight, attn.in_proj_bias
-    q = F.linear(query, weight[:width], bias[:width])
-    kv = F.linear(key_value, weight[width:], bias[width:])
-    num, len_q = q.shape[:2]
-    len_k = kv.shape[1]
-    q = q.view(num, len_q, heads, -1).transpose(1, 2)
-    kv = kv.view(num, len_k, 2, heads, -1).permute(2, 0, 3, 1, 4)
-    out = F.scaled_dot_product_attention(q, kv[0], kv[1])
-    out = out.transpose(1, 2).reshape(num, len_q, width)
+    head_dim = width // heads
+    w_q, w_k, w_v = attn.in_proj_weight.chunk(3)
+    b_q, b_k, b_v = attn.in_proj_bias.chunk(3)
+    q = F.linear(query, w_q, b_q)
+    # multiply-adds per sample: folded vs projecting the keys and values
+    folded = len_q * width * width + heads * len_q * len_k * width
+    projected = len_k * width * width + len_q * len_k * width
+    if folded < projected:
+        q = q.view(num, len_q, heads, head_dim) * head_dim**-0.5
+        q_k = torch.einsum('mqhd,hdc->mhqc', q,
+                           w_k.view(heads, head_dim, width))
+        scores = q_k.reshape(num, heads * len_q, width) @ key_value.mT
+        pooled = scores.softmax(-1) @ key_value  # [M, H*Lq, D]
+        out = torch.einsum('mhqc,hdc->mqhd',
+                           pooled.view(num, heads, len_q, width),
+                           w_v.view(heads, head_dim, width))
+        out = out.reshape(num, len_q, width) + b_v
+    else:
+        kv = F.linear(key_value, torch.cat([w_k, w_v]),
+                      torch.cat([b_k, b_v]))
+        q = q.view(num, len_q, heads, head_dim).transpose(1, 2)
+        kv = kv.view(num, len_k, 2, heads, head_dim).permute(2, 0, 3, 1, 4)
+        out = F.scaled_dot_product_attention(q, kv[0], kv[1])
+        out = out.transpose(1, 2).reshape(num, len_q, width)
     return F.linear(out, attn.out_proj.weight, attn.out_proj.bias)
 
 
