@@ -18,7 +18,8 @@ from mmengine.model.weight_init import trunc_normal_
 from torch import Tensor, nn
 
 from ..backbones.clip_video_features import CLIPVideoFeatures
-from ..layers import ShapeCheckedLoadMixin, TokenMLP, quick_gelu_linear
+from ..layers import (ShapeCheckedLoadMixin, TokenMLP, add_to_fresh,
+                      quick_gelu_linear, recomputed)
 from ..temporal.dist_temporal_encoder import temporal_conv_cl
 
 
@@ -154,7 +155,10 @@ class IntegrationBlock(nn.Module):
     def forward(self, x: Tensor, batch: int) -> Tensor:
         """``x`` ``[B*Ts, L, Di]`` -> delta of the same shape."""
         num_sparse, num_tokens = x.shape[0] // batch, x.shape[1]
-        t = self.temporal_fc1(self.temporal_norm(x))  # [B*Ts, L, h]
+        # LayerNorm outputs feeding a linear layer are recomputed in the
+        # backward pass (from ``x``, which the LayerNorms keep anyway).
+        with recomputed(self.temporal_norm, x) as normed:
+            t = self.temporal_fc1(normed)  # [B*Ts, L, h]
         t = t.view(batch, num_sparse, num_tokens, -1)
         # The temporal conv over Ts, per token, as a 2D conv with kernel
         # (k, 1) on the channels-last view [B, h, Ts, L] of the same memory.
@@ -164,7 +168,7 @@ class IntegrationBlock(nn.Module):
             padding=(self.temporal_conv.padding[0], 0))
         t = t.permute(0, 2, 3, 1).reshape(x.shape[0], num_tokens, -1)
         t = quick_gelu_linear(t, self.temporal_fc2)  # fc2(QuickGELU(t))
-        return self.mlp(self.norm(x)) + t
+        return add_to_fresh(self.mlp(x, norm=self.norm), t)
 
 
 class AttentionPoolingLayer(nn.Module):
@@ -199,19 +203,21 @@ class AttentionPoolingLayer(nn.Module):
         """``video_query`` ``[B, 1, Di]``, ``frame_query`` ``[B*Ts, 1, Di]``,
         ``tokens`` ``[B*Ts, L, Di]`` -> updated queries."""
         batch = video_query.shape[0]
-        # One LayerNorm serves query, key and value (as in the official code).
-        kv = self.spatial_norm(tokens)
+        # One LayerNorm serves query, key and value (as in the official
+        # code); the normalized tokens are recomputed in the backward pass.
         q = self.spatial_norm(frame_query)
-        frame_query = frame_query + cross_attention(self.spatial_attn, q, kv)
+        with recomputed(self.spatial_norm, tokens, single_use=False) as kv:
+            attended = cross_attention(self.spatial_attn, q, kv)
+        frame_query = frame_query + attended
         frame_query = frame_query + self.spatial_mlp(
-            self.spatial_mlp_norm(frame_query))
+            frame_query, norm=self.spatial_mlp_norm)
         frames = frame_query.view(batch, -1, frame_query.shape[-1])
         kv = self.temporal_norm(frames + self.pos_embed)  # [B, Ts, Di]
         q = self.temporal_norm(video_query)
         video_query = video_query + cross_attention(self.temporal_attn, q,
                                                     kv)
         video_query = video_query + self.temporal_mlp(
-            self.temporal_mlp_norm(video_query))
+            video_query, norm=self.temporal_mlp_norm)
         return video_query, frame_query
 
 
@@ -387,17 +393,21 @@ class DiSTIntegrationNeck(ShapeCheckedLoadMixin, BaseModule):
         layer_tokens = self._check_shapes(feats, temporal)
         batch = video.shape[0]
 
-        delta = 0
+        # Sums are taken in place on fresh outputs that autograd does not
+        # keep (fewer temporaries at the peak of the forward pass).
+        delta = None
         for idx, clip_tokens in enumerate(layer_tokens):
             temporal = self.temporal_encoder.forward_block(idx, temporal)
-            mixed = self.input_projs[idx](clip_tokens) + delta
+            mixed = self.input_projs[idx](clip_tokens)
+            if delta is not None:
+                mixed = add_to_fresh(mixed, delta)
             # temporal -> integration reads the stream before this layer's
             # integration -> temporal update.
-            fused = mixed + self.t2i_links[idx](temporal)
+            fused = add_to_fresh(self.t2i_links[idx](temporal), mixed)
             if idx < len(self.i2t_links):
                 temporal = self.i2t_links[idx](mixed, temporal)
             delta = self.integration_blocks[idx](fused, batch)
-        tokens = fused + delta  # [B*Ts, 1+N, Di]
+        tokens = add_to_fresh(delta, fused)  # [B*Ts, 1+N, Di]
 
         video_query = self.video_query.expand(batch, 1, -1)
         frame_query = self.frame_query.expand(tokens.shape[0], 1, -1)

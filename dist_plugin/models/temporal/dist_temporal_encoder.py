@@ -12,7 +12,7 @@ from mmaction.registry import MODELS
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
-from ..layers import quick_gelu
+from ..layers import quick_gelu, recomputed
 
 
 def temporal_conv_cl(x: Tensor, conv: nn.Conv3d) -> Tensor:
@@ -54,12 +54,16 @@ class TemporalBlock(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """``x``: ``[B, T, h, w, C]`` -> same shape."""
         batch, num_frames, grid_h, grid_w, width = x.shape
-        y = self.norm(x).view(batch, num_frames, grid_h * grid_w, width)
-        y = quick_gelu(temporal_conv_cl(y, self.conv_t))  # [B, T, N, C']
-        y = y.reshape(batch * num_frames, grid_h, grid_w, -1)
-        y = F.conv2d(
-            y.permute(0, 3, 1, 2), self.conv_s.weight.squeeze(2),
-            self.conv_s.bias, padding=self.conv_s.padding[1:])
+        # The convolutions' inputs (the LayerNorm and QuickGELU outputs) are
+        # recomputed in the backward pass, not kept.
+        with recomputed(self.norm, x) as y:
+            y = y.view(batch, num_frames, grid_h * grid_w, width)
+            y = temporal_conv_cl(y, self.conv_t)  # [B, T, N, C']
+        with recomputed(quick_gelu, y) as y:
+            y = y.reshape(batch * num_frames, grid_h, grid_w, -1)
+            y = F.conv2d(
+                y.permute(0, 3, 1, 2), self.conv_s.weight.squeeze(2),
+                self.conv_s.bias, padding=self.conv_s.padding[1:])
         y = y.permute(0, 2, 3, 1).view(x.shape)
         return quick_gelu(x + y)
 
