@@ -375,3 +375,31 @@ def test_make_benchmarks_md_before_after(tmp_path):
             '| 75.0% | 10 |') in md
     assert '| total | 4.000 | 100% | 30 | total | 2.000 | 100% | 30 |' in md
     assert text.count('_Not measured yet on a quiet machine.') == 1
+    assert 'Memory in use during' not in text
+    (folder / 'live_memory_cpu.json').write_text(json.dumps(dict(
+        kind='live_memory', results=[
+            dict(impl='official', mode='train', batch=2, start_mib=1000.,
+                 peak_above_start_mib=1000.),
+            dict(impl='ours', mode='train', batch=2, start_mib=1100.,
+                 peak_above_start_mib=600.),
+            dict(impl='official', mode='infer', batch=2, start_mib=900.,
+                 peak_above_start_mib=400.),
+            dict(impl='ours', mode='infer', batch=2, start_mib=950.,
+                 peak_above_start_mib=100.)],
+        rss_windows=[
+            dict(impl='official', growth_after_warmup_mib={'1': 600., '2':
+                                                           120.}),
+            dict(impl='ours', growth_after_warmup_mib={'1': 400., '2': 130.}),
+            dict(impl='ours', growth_after_warmup_mib={'1': 300., '2': 70.})
+        ])))
+    md = make_md.main(['--dir', str(folder), '--out', str(out)]).splitlines()
+    assert ('| train step, peak in use above the start | 1000 MiB | 600 MiB '
+            '| 0.60x |') in md
+    assert ('| inference pass, peak in use above the start | 400 MiB | '
+            '100 MiB | 0.25x |') in md
+    assert any(row.startswith('| in use at the start of a train step')
+               and row.endswith('| 1000 MiB | 1100 MiB | 1.10x |')
+               for row in md)
+    assert '| warm-up steps | official | ours |' in md
+    assert '| 1 | 600 | 400 / 300 |' in md
+    assert '| 2 (side-by-side) | 120 | 130 / 70 |' in md
