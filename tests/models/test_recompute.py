@@ -24,6 +24,14 @@ def _grads(loss_fn, params):
     return [p.grad.clone() for p in params]
 
 
+def _assert_bitwise_same_gradients(loss, params):
+    """``loss(fused)`` gives the same gradients with and without
+    :func:`recomputed`, bit for bit."""
+    for ref, ours in zip(_grads(lambda: loss(False), params),
+                         _grads(lambda: loss(True), params)):
+        assert torch.equal(ours, ref)
+
+
 @pytest.mark.parametrize('amp,dtype', [(False, torch.float32),
                                        (True, torch.float32),
                                        (True, torch.bfloat16)])
@@ -46,10 +54,7 @@ def test_layer_norm_linear_gradients_are_those_of_plain_autograd(amp, dtype):
         assert y.dtype == (torch.bfloat16 if amp else torch.float32)
         return (y.float() * weight).sum()
 
-    params = _leaves(norm, linear, extra=[x])
-    for ref, ours in zip(_grads(lambda: loss(False), params),
-                         _grads(lambda: loss(True), params)):
-        assert torch.equal(ours, ref)
+    _assert_bitwise_same_gradients(loss, _leaves(norm, linear, extra=[x]))
 
 
 def test_the_prologue_output_is_not_kept():
@@ -87,10 +92,7 @@ def test_views_of_the_output_and_activation_prologues_are_recomputed():
             y = conv(quick_gelu(u).permute(0, 3, 1, 2))
         return y.sin().sum()
 
-    params = _leaves(conv, extra=[u])
-    for ref, ours in zip(_grads(lambda: loss(False), params),
-                         _grads(lambda: loss(True), params)):
-        assert torch.equal(ours, ref)
+    _assert_bitwise_same_gradients(loss, _leaves(conv, extra=[u]))
 
 
 def test_several_readers_under_autocast_sum_their_gradients_in_float32():
@@ -109,10 +111,7 @@ def test_several_readers_under_autocast_sum_their_gradients_in_float32():
                 out = (q @ kv.mT).softmax(-1) @ kv
         return out.float().square().sum()
 
-    params = _leaves(norm, extra=[x])
-    for ref, ours in zip(_grads(lambda: loss(False), params),
-                         _grads(lambda: loss(True), params)):
-        assert torch.equal(ours, ref)
+    _assert_bitwise_same_gradients(loss, _leaves(norm, extra=[x]))
 
 
 def test_an_input_modified_in_place_is_an_error():
@@ -197,7 +196,4 @@ def test_the_prologue_is_recomputed_under_the_forward_autocast_state():
                 y = linear(inner(x))
         return y.float().sin().sum()
 
-    params = _leaves(inner, linear, extra=[x])
-    for ref, ours in zip(_grads(lambda: loss(False), params),
-                         _grads(lambda: loss(True), params)):
-        assert torch.equal(ours, ref)
+    _assert_bitwise_same_gradients(loss, _leaves(inner, linear, extra=[x]))
