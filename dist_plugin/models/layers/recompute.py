@@ -9,8 +9,8 @@ pass recomputes the output from the prologue's inputs (which the prologue's
 own backward keeps anyway). The recomputation runs the same kernels on the
 same inputs, so the gradients are bitwise those of plain autograd.
 """
-from contextlib import contextmanager
-from typing import Callable, Iterator, Tuple
+from contextlib import contextmanager, nullcontext
+from typing import Callable, ContextManager, Iterator, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -24,6 +24,20 @@ class _Recompute:
     def __init__(self, size: Tuple[int, ...], stride: Tuple[int, ...],
                  offset: int) -> None:
         self.size, self.stride, self.offset = size, stride, offset
+
+
+def _autocast_state(device_type: str) -> Tuple[Optional[torch.dtype],
+                                               Callable[[], ContextManager]]:
+    """The autocast dtype active on ``device_type`` (None where autocast is
+    off) and a factory of contexts that restore that state."""
+    try:
+        if torch.is_autocast_enabled(device_type):
+            dtype = torch.get_autocast_dtype(device_type)
+            return dtype, lambda: torch.autocast(device_type, dtype=dtype)
+        torch.autocast(device_type, enabled=False)
+    except RuntimeError:  # a device type without autocast (meta)
+        return None, nullcontext
+    return None, lambda: torch.autocast(device_type, enabled=False)
 
 
 @contextmanager
@@ -53,22 +67,21 @@ def recomputed(prologue: Callable[..., Tensor],
     if not (torch.is_grad_enabled() and out.requires_grad):
         yield out
         return
-    device = out.device.type
-    autocast = (device, torch.get_autocast_dtype(device),
-                torch.is_autocast_enabled(device))
-    if single_use and autocast[2] and out.is_floating_point():
-        out = out.to(autocast[1])
+    autocast_dtype, autocast_state = _autocast_state(out.device.type)
+    if single_use and autocast_dtype is not None and out.is_floating_point():
+        out = out.to(autocast_dtype)
     # The hooks outlive the block (autograd keeps them with each saved
     # tensor), so they hold no reference to ``out``, only its description.
-    storage, device = out.untyped_storage().data_ptr(), out.device
-    dtype, layout = out.dtype, (out.stride(), out.storage_offset())
+    storage, device, dtype = (out.untyped_storage().data_ptr(), out.device,
+                              out.dtype)
+    stride, offset = out.stride(), out.storage_offset()
     versions = [t._version for t in inputs]
 
     def pack(saved: Tensor):
         if (saved.dtype == dtype and saved.device == device
                 and saved.untyped_storage().data_ptr() == storage):
             return _Recompute(tuple(saved.shape), saved.stride(),
-                              saved.storage_offset() - layout[1])
+                              saved.storage_offset() - offset)
         return saved
 
     def unpack(packed):
@@ -80,15 +93,14 @@ def recomputed(prologue: Callable[..., Tensor],
                 'before the backward pass; the prologue cannot be '
                 'recomputed. Do not modify it in place.')
         # under the forward's autocast state (the backward runs outside it)
-        with torch.no_grad(), torch.autocast(
-                autocast[0], dtype=autocast[1], enabled=autocast[2]):
+        with torch.no_grad(), autocast_state():
             again = prologue(*inputs)
-            if again.dtype != dtype:  # the autocast cast of the forward
-                again = again.to(dtype)
-        if (again.stride(), 0) != (layout[0], 0):
+        if again.dtype != dtype:  # the cast made above under autocast
+            again = again.to(dtype)
+        if again.stride() != stride:
             raise RuntimeError(
                 f'The recomputed prologue has strides {again.stride()}, the '
-                f'forward had {layout[0]}; it must be deterministic.')
+                f'forward had {stride}; it must be deterministic.')
         return again.as_strided(packed.size, packed.stride,
                                 again.storage_offset() + packed.offset)
 
