@@ -73,6 +73,13 @@ def _in_use_reader():
     return in_use
 
 
+def _import_side_by_side(path: str):
+    """The shared ``side_by_side`` module at ``path``."""
+    sys.path.insert(0, osp.dirname(osp.abspath(path)))
+    import side_by_side
+    return side_by_side
+
+
 def run_worker(args: argparse.Namespace) -> Dict[str, Any]:
     """One timed step of ``side_by_side.worker`` with the in-use peak."""
     import builtins
@@ -92,8 +99,7 @@ def run_worker(args: argparse.Namespace) -> Dict[str, Any]:
             self.peak = max(self.peak, in_use())
             return out
 
-    sys.path.insert(0, osp.dirname(osp.abspath(args.side_by_side)))
-    import side_by_side
+    side_by_side = _import_side_by_side(args.side_by_side)
     state: Dict[str, Any] = {}
     real_open = builtins.open
 
@@ -134,8 +140,7 @@ def run_windows_worker(args: argparse.Namespace) -> Dict[str, Any]:
     given for every number of warm-up steps.
     """
     import torch
-    sys.path.insert(0, osp.dirname(osp.abspath(args.side_by_side)))
-    import side_by_side
+    side_by_side = _import_side_by_side(args.side_by_side)
     records = []
     step = torch.optim.AdamW.step
 
@@ -177,6 +182,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     for mode, impl in jobs:
         cmd = [sys.executable, osp.abspath(__file__), '--worker', impl,
                '--mode', mode, '--batch', str(args.batch),
+               '--window-steps', str(args.window_steps),
                '--side-by-side', args.side_by_side]
         proc = subprocess.run(cmd, capture_output=True, text=True,
                               check=False)
