@@ -386,20 +386,21 @@ def render_live_memory(res: Dict[str, Any]) -> List[str]:
         '| measure | official | ours | ours / official |',
         '| --- | --- | --- | --- |'
     ]
-    for mode in modes:
-        ours, official = by_key.get(('ours', mode)), by_key.get(
-            ('official', mode))
+    pairs = {
+        mode: (by_key.get(('ours', mode)), by_key.get(('official', mode)))
+        for mode in modes
+    }
+    for mode, (ours, official) in pairs.items():
         lines.append(
             _ratio_row(f'{names[mode]}, peak in use above the start',
                        ours and ours['peak_above_start_mib'],
                        official and official['peak_above_start_mib'], 'MiB',
                        '.0f'))
-    for mode in modes[:1]:
-        ours, official = by_key.get(('ours', mode)), by_key.get(
-            ('official', mode))
+    if modes:  # what is held before the first mode's step
+        ours, official = pairs[modes[0]]
         lines.append(
             _ratio_row('in use at the start of a train step (weights, '
-                       'optimizer, gradients, inputs)' if mode == 'train'
+                       'optimizer, gradients, inputs)' if modes[0] == 'train'
                        else 'in use at the start (weights, inputs)',
                        ours and ours['start_mib'],
                        official and official['start_mib'], 'MiB', '.0f'))

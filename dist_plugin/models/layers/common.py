@@ -118,7 +118,7 @@ def quick_gelu_linear(u: Tensor, linear: nn.Linear) -> Tensor:
 
 def quick_gelu_(x: Tensor) -> Tensor:
     """In-place QuickGELU for tensors outside autograd (one temporary)."""
-    return x.mul_(torch.sigmoid_(x * QUICK_GELU_SLOPE))
+    return x.mul_(_sigmoid_of_slope(x))
 
 
 class QuickGELU(nn.Module):
